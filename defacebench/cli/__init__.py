@@ -1,0 +1,59 @@
+"""The ``defacebench`` command line: one module per subcommand.
+
+Each subcommand module exposes ``register(subparsers)`` (adds its parser and sets ``func``) and
+``run(args) -> int``. A subcommand whose module is missing or fails to import is reported, not fatal,
+so ``defacebench list`` keeps working while an optional part is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import DefacebenchError
+
+SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every importable subcommand registered."""
+    parser = argparse.ArgumentParser(prog="defacebench", description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins-file", type=str, default=None,
+                        help="TOML file declaring command-line defacers (default: ./defacebench.toml)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ImportError as exc:
+            if exc.name != f"{__name__}.{name}":
+                broken = subparsers.add_parser(name.replace("_", "-"), help=f"(unavailable: {exc})")
+                broken.set_defaults(func=_broken(name, exc))
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _broken(name: str, exc: ImportError):
+    def run(args: argparse.Namespace) -> int:
+        print(f"defacebench {name}: cannot load this subcommand: {exc}", file=sys.stderr)
+        return 2
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DefacebenchError as exc:
+        print(f"defacebench {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Plugin contracts: one ``typing.Protocol`` per kind and the records that pass between stages.
+
+This module imports only the standard library and numpy so that discovering plugins and listing
+them never pulls in dlib, deepface, ANTs or VTK. Heavy imports happen inside each plugin, on first
+use.
+
+Every plugin has ``name`` (lower_snake_case, unique in its kind, no ``-``: the hyphen separates the
+parts of a configuration id), ``version`` (a string recorded in results and in cache keys),
+``params`` (a frozen dataclass, recorded in results) and ``available()``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+KINDS: tuple[str, ...] = ("defacers", "renderers", "detectors", "recognizers")
+"""Plugin kinds; each is also the suffix of its entry-point group ``defacebench.<kind>``."""
+
+METRICS: tuple[str, ...] = ("cosine", "euclidean", "euclidean_l2")
+"""Distance metrics a recognizer may declare (defined as deepface defines them)."""
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid plugin name, else raise ``ValueError`` saying why."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ValueError(
+            f"plugin name {name!r} is invalid: use lower_snake_case letters, digits and '_' "
+            "(no '-', which separates the parts of a configuration id)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a plugin can run here; ``reason`` names what is missing and how to get it."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @classmethod
+    def yes(cls) -> "Availability":
+        return cls(True, "")
+
+    @classmethod
+    def no(cls, reason: str) -> "Availability":
+        return cls(False, reason)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Params of a plugin that has none (still a frozen dataclass, so results record it)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Records passed between stages
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3-D scan in memory: ``data`` (i, j, k) float32 in HU (or scanner units for MR) and the
+    voxel-to-world ``affine`` (4, 4) in RAS+ millimetres."""
+
+    data: np.ndarray
+    affine: np.ndarray
+
+    @property
+    def zooms(self) -> tuple[float, float, float]:
+        """Voxel sizes in mm along i, j, k."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class DefaceResult:
+    """What a defacer produced for one input volume.
+
+    ``volume_path`` is the defaced NIfTI inside the defacer's workdir; ``mask_path`` is the tool's
+    removed-voxel (or face) mask when the tool gives one, else None. ``log`` holds the exact
+    command line, stdout, stderr and exit code for command-line tools.
+    """
+
+    volume_path: Path
+    mask_path: Path | None = None
+    tool_version: str = ""
+    log: str = ""
+
+
+@dataclass(frozen=True)
+class View:
+    """One rendered image: ``image`` (H, W, 3) uint8 RGB or (H, W) uint8 gray, its ``view_id``
+    (e.g. ``"frontal"`` or ``"yaw+20_pitch+0"``) and a description of the camera."""
+
+    view_id: str
+    image: np.ndarray
+    camera: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: ``box`` (x0, y0, x1, y1) in pixels, a detector ``score`` (higher is more
+    confident) and ``landmarks`` (k, 2) pixel coordinates when the detector has them."""
+
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+    landmarks: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Protocols, one per kind
+# ---------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Plugin(Protocol):
+    """What every plugin has, whatever its kind."""
+
+    name: str
+    version: str
+    params: object
+
+    def available(self) -> Availability: ...
+
+
+@runtime_checkable
+class Defacer(Plugin, Protocol):
+    """Removes or replaces the face of a head volume.
+
+    ``deface`` reads the NIfTI at ``volume_path`` (never modifies it, never writes next to it) and
+    writes its outputs inside ``workdir`` (which exists and is empty). It raises
+    :class:`defacebench.errors.DefaceError` with the tool's message on failure. ``deterministic``
+    says whether the same input always gives the same output (checked by the conformance suite).
+    """
+
+    deterministic: bool
+
+    def deface(self, volume_path: Path, workdir: Path) -> DefaceResult: ...
+
+
+@runtime_checkable
+class Renderer(Plugin, Protocol):
+    """Turns a volume into one image per view."""
+
+    def render(self, volume: Volume) -> list[View]: ...
+
+
+@runtime_checkable
+class Detector(Plugin, Protocol):
+    """Finds faces in an image (H, W, 3) uint8 RGB; returns every face found, maybe none."""
+
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+
+@runtime_checkable
+class Recognizer(Plugin, Protocol):
+    """Embeds faces. ``embed`` takes a sequence of (image, face) pairs and returns an array
+    (n, d) float, one row per pair, in one batched call. ``metric`` is one of :data:`METRICS`."""
+
+    metric: str
+
+    def embed(self, items: Sequence[tuple[np.ndarray, Face]]) -> np.ndarray: ...
+
+
+PROTOCOLS: dict[str, type] = {
+    "defacers": Defacer,
+    "renderers": Renderer,
+    "detectors": Detector,
+    "recognizers": Recognizer,
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything defacebench needs on a fresh Debian machine: system libraries for offscreen
+# VTK rendering (EGL/Mesa) and headless Chromium (HTML leaderboard test), then a virtual
+# environment in .venv with the project and all its optional plugins and test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=""
+  for pkg in chromium libegl1 libegl-mesa0 libgl1-mesa-dri; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[all,test]"
