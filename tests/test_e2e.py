@@ -1,0 +1,163 @@
+"""End-to-end: the real pipeline on a small generated sample (real DICOM, real plugins).
+
+Covers what only a whole run shows: the results tree, 2N recognizer passes, a warm rerun that
+computes nothing, identical matrices from the local pool and a real Dask LocalCluster, a SIGKILLed
+run that resumes to identical results, and no DICOM patient metadata anywhere in the results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+pytest.importorskip("dlib")
+
+ROOT = Path(__file__).resolve().parents[1]
+N_SUBJECTS = 4
+ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers", "dlib_resnet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_sample(tmp_path_factory) -> Path:
+    from defacebench.sample import SampleParams, make_sample_dataset
+
+    return make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=N_SUBJECTS, seed=3))
+
+
+def _cli(args: list[str], *, cache: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
+    return subprocess.run([sys.executable, "-m", "defacebench", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, **popen)
+
+
+def _run_args(dataset: Path, results: Path, run_id: str, *extra: str) -> list[str]:
+    return ["run", "--dataset", str(dataset), "--results", str(results), "--run-id", run_id,
+            "--defacers", "none,quickshear", *ATTACKER, "--n-bootstrap", "200", *extra]
+
+
+def _matrix(run_dir: Path, config_id: str) -> list[list[str]]:
+    with open(run_dir / config_id / "distances.csv", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+CONTROL = "none-surface-dlib_hog-dlib_resnet"
+QUICKSHEAR = "quickshear-surface-dlib_hog-dlib_resnet"
+
+
+@pytest.fixture(scope="module")
+def cold_run(tiny_sample, tmp_path_factory):
+    """One complete local run with its own empty cache."""
+    base = tmp_path_factory.mktemp("cold")
+    out = _cli(_run_args(tiny_sample, base / "runs", "cold"), cache=base / "cache")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return base, base / "runs" / "cold"
+
+
+def test_results_tree_and_manifest(cold_run):
+    _, run_dir = cold_run
+    for name in ("manifest.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html"):
+        assert (run_dir / name).is_file(), name
+    for cid in (CONTROL, QUICKSHEAR):
+        for name in ("distances.csv", "metrics.json", "roc_prc.png", "montage.png"):
+            assert (run_dir / cid / name).is_file(), f"{cid}/{name}"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["configurations"][CONTROL] == {"status": "passed"}
+    assert len(manifest["dataset"]["subjects"]) == N_SUBJECTS
+    assert set(manifest["split"]["calibration_ids"]).isdisjoint(manifest["split"]["heldout_ids"])
+    emb = manifest["embeddings_per_configuration"][CONTROL]
+    assert emb["gallery"] + emb["probe"] <= 2 * N_SUBJECTS == emb["recognizer_passes_expected"]
+    # each image embedded once: control gallery + control probe + quickshear probe images at most
+    assert manifest["embeddings_computed"] <= 3 * N_SUBJECTS
+    lines = (run_dir / "leaderboard.md").read_text().splitlines()
+    assert any(CONTROL in line for line in lines)
+
+
+def test_control_reidentifies_and_quickshear_defaces(cold_run):
+    _, run_dir = cold_run
+    control = json.loads((run_dir / CONTROL / "metrics.json").read_text())
+    shear = json.loads((run_dir / QUICKSHEAR / "metrics.json").read_text())
+    assert control["n"] == shear["n"] == N_SUBJECTS, "same subject set for every defacer"
+    assert control["rank1"] >= 0.75
+    assert shear["rank1"] < control["rank1"] or shear["detection_rate"]["probe"] < 1.0
+
+
+def test_warm_rerun_computes_nothing_and_matches(cold_run, tiny_sample):
+    base, run_dir = cold_run
+    start = time.monotonic()
+    out = _cli(_run_args(tiny_sample, base / "runs", "warm"), cache=base / "cache")
+    assert out.returncode == 0, out.stderr
+    warm = base / "runs" / "warm"
+    manifest = json.loads((warm / "manifest.json").read_text())
+    assert manifest["embeddings_computed"] == 0
+    assert _matrix(warm, CONTROL) == _matrix(run_dir, CONTROL)
+    assert _matrix(warm, QUICKSHEAR) == _matrix(run_dir, QUICKSHEAR)
+    assert time.monotonic() - start < 120
+
+
+def test_dask_localcluster_gives_identical_matrices(cold_run, tiny_sample, tmp_path):
+    pytest.importorskip("distributed")
+    _, run_dir = cold_run
+    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "dask", "--executor", "dask", "--workers", "2"),
+               cache=tmp_path / "cache")
+    assert out.returncode == 0, out.stdout + out.stderr
+    manifest = json.loads((tmp_path / "runs" / "dask" / "manifest.json").read_text())
+    assert manifest["executor"]["kind"] == "dask"
+    for cid in (CONTROL, QUICKSHEAR):
+        assert _matrix(tmp_path / "runs" / "dask", cid) == _matrix(run_dir, cid)
+
+
+def test_sigkilled_run_resumes_to_identical_results(cold_run, tiny_sample, tmp_path):
+    _, run_dir = cold_run
+    cache = tmp_path / "cache"
+    env = {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
+    args = [sys.executable, "-m", "defacebench", *_run_args(tiny_sample, tmp_path / "runs", "killed")]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any((cache / "deface").glob("*/*")):
+            break  # mid-run: some defacings are complete, the rest are not
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "resumed"), cache=cache)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for cid in (CONTROL, QUICKSHEAR):
+        assert _matrix(tmp_path / "runs" / "resumed", cid) == _matrix(run_dir, cid)
+
+
+def test_no_patient_metadata_reaches_results(tiny_sample, tmp_path):
+    """Real DICOM headers carrying a name, id and birth date; none of them may leave the input."""
+    secrets = {"PatientName": "Doe^Janet^Q", "PatientID": "MRN-99887766", "PatientBirthDate": "19410307"}
+    dataset = tmp_path / "phi"
+    shutil.copytree(tiny_sample, dataset)
+    for dcm in dataset.rglob("*"):
+        if dcm.is_file() and not dcm.name.endswith((".nii", ".nii.gz", ".json")):
+            try:
+                ds = pydicom.dcmread(dcm)
+            except pydicom.errors.InvalidDicomError:
+                continue
+            for key, value in secrets.items():
+                setattr(ds, key, value)
+            ds.save_as(dcm)
+    results = tmp_path / "runs"
+    out = _cli(["run", "--dataset", str(dataset), "--results", str(results), "--run-id", "phi",
+                "--defacers", "none", *ATTACKER, "--n-bootstrap", "100"], cache=tmp_path / "cache")
+    assert out.returncode == 0, out.stdout + out.stderr
+    texts = [out.stdout, out.stderr]
+    for path in list(results.rglob("*")) + list((tmp_path / "cache").rglob("*")):
+        if path.is_file():
+            texts.append(path.read_bytes().decode("latin-1"))
+    blob = "\n".join(texts)
+    for value in ("Doe", "Janet", "MRN-99887766", "19410307"):
+        assert value not in blob, f"{value} leaked into results, cache or logs"
