@@ -17,8 +17,8 @@ from .config import ConfigId
 from .pipeline import CONTROL, ConfigOutcome, Failure
 
 
-def _embedding_matrix(ids: list[str], vectors: dict[str, np.ndarray]) -> np.ndarray:
-    dim = next((v.shape[-1] for v in vectors.values()), 1)
+def _embedding_matrix(ids: list[str], vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
+    """(len(ids), dim) with NaN rows for subjects without an embedding (no face, failed defacing)."""
     out = np.full((len(ids), dim), np.nan)
     for i, s in enumerate(ids):
         if s in vectors:
@@ -74,8 +74,9 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
     recognizer = run.plugin("recognizers", cid.recognizer)
     gal = run.embedded(CONTROL, "gallery", cid.renderer, cid.detector, cid.recognizer)
     probe = run.embedded(cid.defacer, "probe", cid.renderer, cid.detector, cid.recognizer)
-    matrix = DistanceMatrix.from_embeddings(tuple(ids), _embedding_matrix(ids, gal), tuple(ids),
-                                            _embedding_matrix(ids, probe), metric=recognizer.metric)
+    dim = next((v.shape[-1] for v in [*gal.values(), *probe.values()]), 1)
+    matrix = DistanceMatrix.from_embeddings(tuple(ids), _embedding_matrix(ids, gal, dim), tuple(ids),
+                                            _embedding_matrix(ids, probe, dim), metric=recognizer.metric)
     detection = {"gallery": _rate(gal, ids), "probe": _rate(probe, ids)}
     split = run.split if not run.config.qc_filter else None
     evaluation = evaluate_matrix(matrix, protocol=run.config.protocol, split=split,
@@ -97,8 +98,8 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
     write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=run.config.images)
     montage = _montage(run, cid, ids, outdir) if run.config.images else None
     plot = outdir / "roc_prc.png"
-    row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc, montage=montage,
-                                         plot=plot if plot.exists() else None)
+    row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc["labels"], montage=montage,
+                                         plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"])
     return ConfigOutcome(cid, row, outdir, evaluation, failures, embeddings)
 
 
