@@ -134,6 +134,7 @@ class BenchSession:
 
     def _gate(self, rows) -> bool:
         from .report import compare_baseline, parse_tolerances, save_baseline
+        from .report.baseline import format_regressions
 
         opt = self.pytest_config.getoption
         if opt("--save-baseline"):
@@ -142,10 +143,7 @@ class BenchSession:
         if not opt("--compare"):
             return False
         regressions = compare_baseline(rows, Path(opt("--compare")), tolerances=parse_tolerances(opt("--compare-fail")))
-        for r in regressions:
-            self.messages.append(f"REGRESSION {r.config_id}: {r.metric} {r.old:.3f} -> {r.new:.3f} (baseline CI {r.ci})")
-        if not regressions:
-            self.messages.append(f"defacebench: no regression against {opt('--compare')}")
+        self.messages.append(f"defacebench ({opt('--compare')}): {format_regressions(regressions)}")
         return bool(regressions)
 
     def summary_lines(self) -> list[str]:

@@ -1,0 +1,96 @@
+"""``defacebench cache info|clear``: inspect and empty the content-addressed stage cache.
+
+Why: the cache can grow to many gigabytes (defaced volumes, renders); users need to see what it
+holds per stage and to drop one stage (e.g. after fixing a renderer) without losing the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from defacebench.cache import Cache, CacheInfo, default_cache_dir
+from defacebench.errors import CacheError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cache`` with its ``info`` and ``clear`` subcommands."""
+    parser = subparsers.add_parser("cache", help="show or clear the stage cache",
+                                   description="Show or clear the content-addressed stage cache.")
+    sub = parser.add_subparsers(dest="cache_command", metavar="{info,clear}")
+    sub.required = True
+    info = sub.add_parser("info", help="entries and sizes per stage")
+    clear = sub.add_parser("clear", help="delete cached artifacts (all, or one stage)")
+    for p in (info, clear):
+        p.add_argument("--cache-dir", type=Path, default=None,
+                       help="cache folder (default: $DEFACEBENCH_CACHE or ~/.cache/defacebench/cache)")
+    info.add_argument("--json", action="store_true", help="print the figures as JSON")
+    clear.add_argument("--stage", default=None, help="only this stage (see `defacebench cache info`)")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.set_defaults(func=run)
+
+
+def _size(n: int) -> str:
+    """Human-readable byte count in SI units (kB, MB, GB: powers of 1000)."""
+    from tqdm import tqdm
+
+    return tqdm.format_sizeof(n, suffix="B", divisor=1000)
+
+
+def format_info(info: CacheInfo) -> str:
+    """The text `cache info` prints: one row per stage, a total, and temp folders."""
+    rows = [(s.stage, s.entries, _size(s.bytes)) for s in info.stages]
+    rows.append(("total", info.entries, _size(info.bytes)))
+    lines = [f"cache: {info.root}", tabulate(rows, headers=("stage", "entries", "size"), colalign=("left", "right", "right"))]
+    lines.append(f"temp folders: {info.temp_dirs} ({_size(info.temp_bytes)}), "
+                 f"stale (> 1 h, removed by `defacebench cache clear`): {info.stale_temp_dirs}")
+    return "\n".join(lines)
+
+
+def _confirm(prompt: str) -> bool:
+    """Ask y/N on a terminal; never blocks a non-interactive run."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return False
+    return input(f"{prompt} [y/N] ").strip().lower() in {"y", "yes"}
+
+
+def run_info(cache: Cache, as_json: bool = False) -> int:
+    """Print per-stage counts and sizes."""
+    info = cache.info()
+    print(json.dumps(info.to_dict(), indent=1) if as_json else format_info(info))
+    return 0
+
+
+def run_clear(cache: Cache, stage: str | None, yes: bool) -> int:
+    """Delete all artifacts or one stage's, after confirmation unless ``yes``."""
+    if stage is not None and stage not in cache.stages():
+        known = ", ".join(cache.stages()) or "none"
+        print(f"defacebench cache clear: no stage {stage!r} in {cache.root} (stages: {known})", file=sys.stderr)
+        return 1
+    what = f"stage {stage!r}" if stage else "every stage"
+    if not yes and not _confirm(f"Delete {what} of the cache at {cache.root}?"):
+        print(f"defacebench cache clear: nothing deleted; pass --yes to delete {what} of {cache.root} "
+              "without a prompt", file=sys.stderr)
+        return 1
+    removed = cache.clear(stage)
+    print(f"removed {removed} artifact(s) of {what} from {cache.root}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``defacebench cache``; returns the exit code."""
+    cache = Cache(args.cache_dir if getattr(args, "cache_dir", None) else default_cache_dir())
+    try:
+        if args.cache_command == "info":
+            return run_info(cache, getattr(args, "json", False))
+        if args.cache_command == "clear":
+            return run_clear(cache, getattr(args, "stage", None), getattr(args, "yes", False))
+    except CacheError as e:
+        print(f"defacebench cache: {e}", file=sys.stderr)
+        return 2
+    print(f"defacebench cache: unknown command {args.cache_command!r}; use info or clear", file=sys.stderr)
+    return 2

@@ -1,0 +1,20 @@
+"""Metrics of a distance matrix: identification, verification, fitted thresholds, bootstrap CIs.
+
+Public API (the pipeline and the CLI use these)::
+
+    from defacebench.metrics import DistanceMatrix, evaluate_matrix, make_split, Split, Threshold
+"""
+
+from __future__ import annotations
+
+from .bootstrap import BootstrapParams, bootstrap_cis
+from .distance import DistanceMatrix
+from .evaluate import PROTOCOLS, Evaluation, evaluate_matrix
+from .split import Split, file_order_split, make_kfold, make_split
+from .thresholds import Counts, Threshold, apply_threshold, fit_threshold
+
+__all__ = [
+    "PROTOCOLS", "BootstrapParams", "Counts", "DistanceMatrix", "Evaluation", "Split", "Threshold",
+    "apply_threshold", "bootstrap_cis", "evaluate_matrix", "file_order_split", "fit_threshold",
+    "make_kfold", "make_split",
+]

@@ -1,0 +1,19 @@
+"""Reports: per-configuration artifacts, the run's leaderboard (md/csv/html) and the regression gate.
+
+Public API (called from the pipeline)::
+
+    from defacebench.report import (LeaderboardRow, write_config_artifacts, write_leaderboard,
+                                    save_baseline, compare_baseline, parse_tolerances, Regression)
+"""
+
+from __future__ import annotations
+
+from .artifacts import ConfigArtifacts, write_config_artifacts
+from .baseline import Regression, compare_baseline, format_regressions, parse_tolerances, save_baseline
+from .leaderboard import LeaderboardRow, write_leaderboard
+from .rebuild import rows_from_run
+
+__all__ = [
+    "ConfigArtifacts", "LeaderboardRow", "Regression", "compare_baseline", "format_regressions",
+    "parse_tolerances", "rows_from_run", "save_baseline", "write_config_artifacts", "write_leaderboard",
+]
