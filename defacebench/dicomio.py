@@ -1,0 +1,225 @@
+"""Read DICOM headers, group files into series, pick one series and validate its geometry.
+
+Converters (dicom2nifti, dcm2niix) are good at turning a clean series into NIfTI but either guess
+or fail cryptically on a messy folder. This module checks the folder first so every problem
+becomes a :class:`~defacebench.errors.ConversionError` naming the file, what is wrong and the fix:
+non-DICOM or corrupt files, a single slice, missing slices or uneven spacing, inconsistent slices
+within one series. A folder with several series gets one picked by a documented rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from defacebench.errors import ConversionError
+
+SKIP_NAMES = {"DICOMDIR"}
+SIDECAR_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".log", ".xml", ".ini")
+
+SERIES_RULE = (
+    "CT before other modalities, then axial, then most slices, then thinnest slices, "
+    "then smallest SeriesInstanceUID"
+)
+"""How :func:`select_series` chooses among several series (recorded with every conversion)."""
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """Geometry-relevant header values of one DICOM file."""
+
+    path: Path
+    series_uid: str
+    modality: str
+    position: tuple[float, float, float] | None
+    orientation: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    thickness: float | None
+    rows: int
+    columns: int
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series found in a folder: its UID, modality and slices (unsorted)."""
+
+    uid: str
+    modality: str
+    slices: tuple[SliceHeader, ...]
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.slices)
+
+    @property
+    def normal(self) -> np.ndarray | None:
+        """Unit slice normal from the first slice's ImageOrientationPatient (None if absent)."""
+        iop = self.slices[0].orientation
+        if iop is None:
+            return None
+        n = np.cross(np.asarray(iop[:3]), np.asarray(iop[3:]))
+        return n / max(np.linalg.norm(n), 1e-9)
+
+    @property
+    def is_axial(self) -> bool:
+        """Slices are (close to) axial: the normal is within ~37 degrees of the S axis."""
+        n = self.normal
+        return n is not None and abs(float(n[2])) > 0.8
+
+    @property
+    def thickness(self) -> float:
+        """SliceThickness of the first slice (inf when missing, so it never wins 'thinnest')."""
+        t = self.slices[0].thickness
+        return float(t) if t else float("inf")
+
+
+def _floats(value, n: int) -> tuple[float, ...] | None:
+    """A DICOM multi-value as a tuple of ``n`` floats, or None when missing/malformed."""
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+def read_header(path: Path) -> SliceHeader:
+    """Read one file's header (no pixels); ConversionError when it is not a readable DICOM image."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError) as exc:
+        raise ConversionError(
+            f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}). "
+            "Fix: remove it from the series folder or replace it with an intact copy."
+        ) from exc
+    if "SeriesInstanceUID" not in ds or "Rows" not in ds:
+        raise ConversionError(
+            f"{path}: DICOM file without SeriesInstanceUID or image rows (not an image slice). "
+            "Fix: remove it from the series folder."
+        )
+    thickness = ds.get("SliceThickness")
+    return SliceHeader(
+        path=path,
+        series_uid=str(ds.SeriesInstanceUID),
+        modality=str(ds.get("Modality", "") or "").upper(),
+        position=_floats(ds.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
+        orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+        pixel_spacing=_floats(ds.get("PixelSpacing"), 2),  # type: ignore[arg-type]
+        thickness=float(thickness) if thickness not in (None, "") else None,
+        rows=int(ds.Rows),
+        columns=int(ds.get("Columns", 0)),
+    )
+
+
+def list_dicom_files(folder: Path) -> list[Path]:
+    """Candidate DICOM files under ``folder`` (recursive; hidden files, DICOMDIR and sidecars skipped)."""
+    files = [
+        p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.name not in SKIP_NAMES
+        and not p.name.lower().endswith(SIDECAR_SUFFIXES)
+    ]
+    if not files:
+        raise ConversionError(f"{folder}: empty folder, no DICOM files. Fix: put the subject's series in it.")
+    return files
+
+
+def find_series(folder: Path) -> list[Series]:
+    """All series under ``folder``, ordered by SeriesInstanceUID."""
+    groups: dict[str, list[SliceHeader]] = defaultdict(list)
+    for path in list_dicom_files(folder):
+        head = read_header(path)
+        groups[head.series_uid].append(head)
+    return [
+        Series(uid=uid, modality=slices[0].modality, slices=tuple(slices))
+        for uid, slices in sorted(groups.items())
+    ]
+
+
+def select_series(series: list[Series], folder: Path, series_uid: str | None = None) -> tuple[Series, str]:
+    """Pick the series to convert and say why (``SERIES_RULE``, or the user's ``series_uid``)."""
+    if series_uid is not None:
+        for s in series:
+            if s.uid == series_uid:
+                return s, f"requested with --series {series_uid}"
+        listed = ", ".join(f"{s.uid} ({s.modality}, {s.n_slices} slices)" for s in series)
+        raise ConversionError(
+            f"{folder}: no series with SeriesInstanceUID {series_uid}; found {listed}. "
+            "Fix: pass one of these UIDs or drop --series."
+        )
+    if len(series) == 1:
+        return series[0], "only series in the folder"
+    ranked = sorted(series, key=lambda s: (s.modality != "CT", not s.is_axial, -s.n_slices, s.thickness, s.uid))
+    best = ranked[0]
+    why = (
+        f"{len(series)} series in the folder; chose {best.uid} ({best.modality}, "
+        f"{'axial' if best.is_axial else 'non-axial'}, {best.n_slices} slices, "
+        f"{best.thickness:g} mm) by rule: {SERIES_RULE}"
+    )
+    return best, why
+
+
+def _check_consistent(series: Series) -> None:
+    """All slices of one series share size, pixel spacing and orientation (else: mixed series)."""
+    first = series.slices[0]
+    for s in series.slices[1:]:
+        same_size = (s.rows, s.columns) == (first.rows, first.columns)
+        same_spacing = s.pixel_spacing == first.pixel_spacing
+        same_orient = (
+            s.orientation is not None
+            and first.orientation is not None
+            and np.allclose(s.orientation, first.orientation, atol=1e-3)
+        )
+        if not (same_size and same_spacing and same_orient):
+            raise ConversionError(
+                f"{s.path}: mixed series: this slice's size/pixel spacing/orientation "
+                f"({s.rows}x{s.columns}, {s.pixel_spacing}, {s.orientation}) differs from {first.path.name} "
+                f"({first.rows}x{first.columns}, {first.pixel_spacing}, {first.orientation}) in series "
+                f"{series.uid}. Fix: separate the acquisitions into their own folders or series."
+            )
+
+
+def sorted_slices(series: Series, folder: Path) -> tuple[list[SliceHeader], float]:
+    """Slices sorted along the normal and their spacing; ConversionError for bad geometry.
+
+    Rejects: a single slice, missing position/orientation, duplicate positions, and gaps that
+    differ from the median spacing by more than 10 % (missing slices or uneven spacing).
+    """
+    if series.n_slices < 2:
+        raise ConversionError(
+            f"{folder}: series {series.uid} has a single slice ({series.slices[0].path.name}); a head "
+            "volume needs many. Fix: export the whole series (or choose another with --series)."
+        )
+    missing = [s.path for s in series.slices if s.position is None or s.orientation is None]
+    if missing:
+        raise ConversionError(
+            f"{missing[0]}: slice without ImagePositionPatient/ImageOrientationPatient; the volume "
+            "geometry is unknown. Fix: re-export the series with full geometry headers."
+        )
+    _check_consistent(series)
+    normal = series.normal
+    ordered = sorted(series.slices, key=lambda s: float(np.dot(s.position, normal)))  # type: ignore[arg-type]
+    depth = np.array([float(np.dot(s.position, normal)) for s in ordered])  # type: ignore[arg-type]
+    gaps = np.diff(depth)
+    median = float(np.median(gaps))
+    if median <= 1e-6 or np.any(gaps <= 1e-6):
+        k = int(np.argmin(gaps))
+        raise ConversionError(
+            f"{ordered[k + 1].path}: same slice position as {ordered[k].path.name} (duplicate slices). "
+            "Fix: remove the duplicate file."
+        )
+    bad = np.nonzero(np.abs(gaps - median) > 0.1 * median)[0]
+    if bad.size:
+        k = int(bad[0])
+        raise ConversionError(
+            f"{folder}: missing slice(s) or uneven spacing in series {series.uid}: gap of {gaps[k]:.3g} mm "
+            f"between {ordered[k].path.name} and {ordered[k + 1].path.name}, expected {median:.3g} mm "
+            f"({bad.size} irregular gap(s)). Fix: re-export the complete series with even spacing."
+        )
+    return ordered, median

@@ -1,0 +1,117 @@
+"""Load and save 3-D volumes as canonical-RAS float32 :class:`~defacebench.contracts.Volume` records.
+
+Everything downstream of conversion sees one orientation (RAS+, via nibabel's
+``as_closest_canonical``) so renderers and defacers never have to guess which way the face points.
+Invalid inputs (4-D, NaN/inf, unreadable) raise :class:`~defacebench.errors.ConversionError`
+naming the file, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from defacebench.contracts import Volume
+from defacebench.errors import ConversionError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti(path: Path) -> bool:
+    """True when ``path``'s name ends in ``.nii`` or ``.nii.gz`` (case-insensitive)."""
+    return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+def _check_3d(data_shape: tuple[int, ...], path: Path) -> None:
+    """Raise ConversionError unless the image is 3-D (trailing singleton dims are tolerated)."""
+    extra = data_shape[3:]
+    if len(data_shape) < 3:
+        raise ConversionError(
+            f"{path}: image has {len(data_shape)} dimensions {data_shape}; a head volume needs 3. "
+            "Fix: give a 3-D NIfTI of the whole head."
+        )
+    if any(n != 1 for n in extra):
+        raise ConversionError(
+            f"{path}: image is {len(data_shape)}-D with shape {data_shape} (a time series or several "
+            "volumes); defacebench needs one 3-D volume. Fix: split it (e.g. fslsplit or "
+            "nibabel.four_to_three) and give one volume per acquisition."
+        )
+
+
+def check_finite(data: np.ndarray, path: Path | str) -> None:
+    """Raise ConversionError when ``data`` contains NaN or inf (they break thresholds and renders)."""
+    bad = ~np.isfinite(data)
+    if bad.any():
+        n_nan = int(np.isnan(data).sum())
+        n_inf = int(bad.sum()) - n_nan
+        raise ConversionError(
+            f"{path}: volume has {n_nan} NaN and {n_inf} inf voxels; values must be finite HU. "
+            "Fix: replace them (e.g. with -1000 for air) or re-export the scan."
+        )
+
+
+def load_volume(path: Path | str) -> Volume:
+    """Read a NIfTI file as a canonical RAS+ float32 Volume; raise ConversionError when unusable."""
+    path = Path(path)
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(n) for n in img.shape)
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: file not found. Fix: check the path.") from None
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise ConversionError(
+            f"{path}: cannot read as NIfTI ({type(exc).__name__}: {exc}). "
+            "Fix: give a valid .nii/.nii.gz file (re-export or re-convert it)."
+        ) from exc
+    _check_3d(shape, path)
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
+    except Exception as exc:  # truncated gzip / short data
+        raise ConversionError(
+            f"{path}: voxel data unreadable ({type(exc).__name__}: {exc}); the file is probably "
+            "truncated. Fix: re-export or re-convert it."
+        ) from exc
+    check_finite(data, path)
+    img3 = nib.Nifti1Image(data, img.affine)
+    can = nib.as_closest_canonical(img3)
+    return Volume(data=np.asarray(can.dataobj, dtype=np.float32), affine=np.asarray(can.affine, float))
+
+
+def to_nifti(volume: Volume) -> nib.Nifti1Image:
+    """Wrap a Volume as a float32 NIfTI image with both qform and sform set to its affine."""
+    img = nib.Nifti1Image(np.asarray(volume.data, dtype=np.float32), np.asarray(volume.affine, float))
+    img.set_qform(volume.affine, code=1)
+    img.set_sform(volume.affine, code=1)
+    img.header.set_xyzt_units("mm")
+    return img
+
+
+def save_nifti_atomic(img: nib.Nifti1Image, path: Path | str) -> Path:
+    """Write ``img`` to ``path`` atomically: temp file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        nib.save(img, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_volume(volume: Volume, path: Path | str) -> Path:
+    """Save a Volume as a float32 NIfTI atomically; raise ConversionError on 4-D or non-finite data."""
+    data = np.asarray(volume.data)
+    if data.ndim != 3:
+        raise ConversionError(
+            f"{path}: refusing to save a {data.ndim}-D array {data.shape}; a Volume must be 3-D."
+        )
+    check_finite(data, path)
+    return save_nifti_atomic(to_nifti(volume), path)

@@ -1,0 +1,50 @@
+"""Where the weight files shipped by registry packages live, found without importing those packages.
+
+Why: ``face_recognition_models/__init__.py`` imports ``pkg_resources``, which is gone from recent
+setuptools, so the package must never be imported; its folder is located through
+``importlib.util.find_spec`` instead. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+FRM_PACKAGE = "face_recognition_models"
+FRM_INSTALL = "pip install face-recognition-models (or defacebench[dlib])"
+
+
+def frm_models_dir() -> Path | None:
+    """The ``models`` folder of the installed face-recognition-models package, or None."""
+    try:
+        spec = importlib.util.find_spec(FRM_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "models"
+
+
+def frm_file(name: str) -> Path | None:
+    """Path of one face-recognition-models weight file when it exists, else None."""
+    folder = frm_models_dir()
+    if folder is None:
+        return None
+    path = folder / name
+    return path if path.is_file() else None
+
+
+def frm_missing_reason(name: str) -> str:
+    """The Availability reason for a missing face-recognition-models file: which file, where, fix."""
+    folder = frm_models_dir()
+    if folder is None:
+        return f"{name} not found: package face_recognition_models is not installed; {FRM_INSTALL}"
+    return f"{name} not found in {folder}: reinstall face-recognition-models ({FRM_INSTALL})"
+
+
+def module_missing(module: str) -> bool:
+    """True when ``module`` cannot be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True

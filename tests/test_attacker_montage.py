@@ -1,0 +1,35 @@
+"""Which face is kept (best_face) and the original-vs-defaced montage."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from defacebench.contracts import Face
+from defacebench.montage import THUMB_PX, MontageRow, best_face, write_montage
+
+
+def test_best_face_rules():
+    """Highest score wins; equal scores: larger box; full tie: the first; nothing: None."""
+    small, big = Face((0, 0, 10, 10), 0.5), Face((0, 0, 50, 50), 0.5)
+    strong = Face((0, 0, 5, 5), 0.9)
+    assert best_face([small, strong, big]) is strong
+    assert best_face([small, big]) is big
+    twin = Face((0, 0, 50, 50), 0.5)
+    assert best_face([big, twin]) is big and best_face([twin, big]) is twin
+    assert best_face([]) is None and best_face(None) is None
+
+
+def test_montage_draws_boxes_and_marks_failures(tmp_path):
+    """One row per subject, two thumbnails; the kept box is drawn in its colour; a failed defacing
+    and a missing face are written as such, not dropped."""
+    img = np.full((200, 200, 3), 90, np.uint8)
+    face = Face((50, 50, 150, 150), 0.8)
+    rows = [MontageRow("s1", img, face, img, None), MontageRow("s2", img, face, None, None)]
+    path = write_montage(tmp_path / "m" / "montage.png", rows)
+    out = np.asarray(Image.open(path).convert("RGB"))
+    assert out.shape == (2 * (THUMB_PX + 18), 2 * THUMB_PX, 3)
+    green = (out[..., 1] > 180) & (out[..., 0] < 80)
+    assert green[:, :THUMB_PX].sum() > 100  # the original's box
+    assert not green[:, THUMB_PX:].any()  # no kept face on the defaced side
+    assert not list(tmp_path.glob("m/.*"))  # no temp file left behind
