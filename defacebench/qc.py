@@ -15,6 +15,8 @@ template-free: head voxels anterior to the most anterior brain voxel (world y), 
 brain's centroid height (about the eyebrows) and above ``chin_below_brain_mm`` under the brain's
 bottom, within ``half_width_fraction`` of the brain's half width left and right. It covers eyes, nose,
 mouth and chin, where pydeface's face mask lies, without a registration per subject.
+:func:`registered_face_region` gives pydeface's own definition (its face mask registered to the
+subject) at the cost of one registration; pass it to :func:`assess` as ``face_region``.
 
 Labels, first match wins (thresholds are :class:`QCParams` fields):
 
@@ -90,6 +92,25 @@ def face_region(original: Volume, params: QCParams = QCParams()) -> np.ndarray:
     return head & region & ~brain
 
 
+def registered_face_region(volume_path, workdir, *, params: QCParams = QCParams(), registration=None) -> np.ndarray:
+    """The face region as pydeface defines it: its face mask registered to the subject (antspyx,
+    :func:`defacebench.registration.keep_mask_for`), limited to head voxels, canonical RAS.
+
+    A costlier alternative to :func:`face_region` (one affine registration, a few seconds); pass the
+    result to :func:`assess` as ``face_region``. ``registration`` is a RegistrationParams (None = default).
+    """
+    import nibabel as nib
+
+    from defacebench.registration import RegistrationParams, keep_mask_for
+
+    keep, _, _ = keep_mask_for(volume_path, workdir, params=registration or RegistrationParams())
+    img = nib.load(str(volume_path))
+    face = nib.as_closest_canonical(nib.Nifti1Image((keep == 0).astype(np.uint8), img.affine))
+    can = nib.as_closest_canonical(img)
+    head = ct_head_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine), params.brain)
+    return head & (np.asarray(face.dataobj) > 0)
+
+
 def _world_coords(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World (RAS mm) x, y, z of every voxel centre, each an array of the volume's shape."""
     shape = np.shape(volume.data)
@@ -155,3 +176,26 @@ def label(result: QCResult, params: QCParams = QCParams()) -> str:
 def label_counts(results: list[QCResult]) -> dict[str, int]:
     """Number of results per label, every label present (0 when unused), in :data:`LABELS` order."""
     return {name: sum(r.label == name for r in results) for name in LABELS}
+
+
+def summarize(results: list[QCResult]) -> dict:
+    """Per-defacer QC summary for metrics.json / the leaderboard: label counts, failure rate and the
+    median anatomy figures over the subjects that produced a volume (NaN when none did)."""
+    done = [r for r in results if r.label != "failed"]
+
+    def median(field: str) -> float:
+        values = [getattr(r, field) for r in done if not np.isnan(getattr(r, field))]
+        return float(np.median(values)) if values else float("nan")
+
+    n = len(results)
+    return {
+        "n": n,
+        "labels": label_counts(results),
+        "failure_rate": (n - len(done)) / n if n else float("nan"),
+        "ok_rate": sum(r.label == "ok" for r in results) / n if n else float("nan"),
+        "median_head_removed_fraction": median("head_removed_fraction"),
+        "median_face_removed_fraction": median("face_removed_fraction"),
+        "median_brain_changed_fraction": median("brain_changed_fraction"),
+        "median_brain_dice": median("brain_dice"),
+        "min_brain_dice": min((r.brain_dice for r in done), default=float("nan")),
+    }

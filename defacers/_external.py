@@ -14,14 +14,16 @@ Every defacer here follows the same rules:
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from defacebench.errors import DefaceError
-from defacebench.tools import ToolRun
+from defacebench.tools import ToolRun, which
 
 REMOVED_MASK_NAME = "removed_mask.nii.gz"
 
@@ -123,6 +125,15 @@ def write_removed_mask(
     out = Path(workdir) / REMOVED_MASK_NAME
     nib.save(nib.Nifti1Image(np.asarray(removed, np.uint8), src.affine), str(out))
     return out
+
+
+def find_executable(name: str) -> str | None:
+    """``name`` on PATH, else next to this Python (a venv's ``bin``, where pip put e.g. ``pydeface``)."""
+    found = which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
 def join_logs(*parts: str) -> str:

@@ -7,9 +7,9 @@ the AFNI version and the command (under ``defacebench.cache.default_cache_dir()/
 ``cache_dir`` says otherwise), built in a temp folder and renamed into place atomically, so whichever
 of the three plugins runs first pays for it and the other two reuse it. A failed run is not cached.
 
-Each plugin copies its own output into its workdir and derives the removed-voxel mask from AFNI's face
-mask (``P.face`` for deface/reface, ``P.face_plus`` for reface_plus; the AFNI files stay in the cache
-folder). AFNI may write ``.nii`` or ``.nii.gz``; both are found.
+Each plugin copies its own output and AFNI's face mask (``P.face`` for deface/reface, ``P.face_plus``
+for reface_plus) into its workdir and derives the removed-voxel mask (``mask_path``, 1 = removed or
+replaced) from that face mask; the full AFNI run (``P_QC/`` included) stays in the cache folder. AFNI may write ``.nii`` or ``.nii.gz``; both are found.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ class _AfniRefacer:
         shutil.copyfile(found, out)
         check_grid(volume_path, out, what=what, log=log)
         tool_mask = find_nifti(folder, f"{PREFIX}.{self.mask}")
+        if tool_mask is not None:  # keep AFNI's own face mask next to the output, as written
+            tool_mask = Path(shutil.copyfile(tool_mask, workdir / f"afni_{self.mask}{nifti_suffix(tool_mask)}"))
         mask = write_removed_mask(volume_path, out, workdir, tool_mask=tool_mask)
         log = join_logs(log, f"face mask: {tool_mask.name if tool_mask else 'none written; mask = changed voxels'}",
                         f"params: {asdict(self.params)}")

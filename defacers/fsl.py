@@ -1,7 +1,8 @@
 """``fsl_deface``: FSL's defacing script (FSL >= 6.0), run exactly as the seed study ran it.
 
-Command: ``fsl_deface <in> <out> -d <mask>``; ``-d`` saves FSL's defacing mask (FSL multiplies the
-image by it, so it marks the voxels kept), turned into our removed-voxel mask. The input is staged as
+Command: ``fsl_deface <in> <out> -d <mask>``; ``-d`` saves FSL's defacing mask, turned into our
+removed-voxel mask (its polarity is read from the voxels FSL changed, see
+:func:`defacers._external.removed_from_tool_mask`). The input is staged as
 a copy inside the workdir (``fsl_deface`` is a shell script: plain names, nothing written next to the
 original). FSL writes ``.nii.gz`` or ``.nii`` depending on ``FSLOUTPUTTYPE``; both are accepted.
 A non-zero exit, a timeout, or a missing/empty output raises DefaceError with FSL's message.

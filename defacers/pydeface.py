@@ -26,7 +26,9 @@ from defacebench.contracts import Availability, DefaceResult
 from defacebench.errors import DefaceError
 from defacebench.registration import CtToT1Params, RegistrationParams, keep_mask_for
 from defacebench.tools import check_run, run_tool, which
-from defacers._external import check_grid, join_logs, require_nifti, stage_input, write_removed_mask
+from defacers._external import (
+    check_grid, find_executable, join_logs, require_nifti, stage_input, write_removed_mask,
+)
 
 
 def _package_version(name: str) -> str:
@@ -58,7 +60,7 @@ class PydefaceCli:
 
     def available(self) -> Availability:
         """pydeface itself, FSL's ``flirt`` and ``FSLDIR`` (pydeface checks all three)."""
-        if which(self.params.executable) is None:
+        if find_executable(self.params.executable) is None:
             return Availability.no(f"{self.params.executable} not on PATH: pip install pydeface")
         if which("flirt") is None:
             return Availability.no("pydeface needs FSL flirt, which is not on PATH: install FSL >= 6.0 and set FSLDIR")
@@ -75,7 +77,8 @@ class PydefaceCli:
         workdir = Path(workdir)
         staged = stage_input(volume_path, workdir)
         out = workdir / "defaced.nii.gz"
-        argv = [self.params.executable, str(staged), "--outfile", str(out)]
+        exe = self.params.executable
+        argv = [exe if which(exe) else (find_executable(exe) or exe), str(staged), "--outfile", str(out)]
         if self.params.keep_mask:
             argv.append("--nocleanup")
         # pydeface writes its temporary files with mkstemp: keep them in the workdir too

@@ -169,3 +169,22 @@ def test_spare_brain_option_restores_brain_voxels():
 
     brain = ct_brain_mask(vol)[::-1]
     assert spared == brain.sum() and np.array_equal(keep == 1, brain)
+
+
+def test_registered_face_region_lies_where_pydeface_ants_removes(head_path, ants_result, tmp_path):
+    from defacebench.qc import face_region, registered_face_region
+
+    region = registered_face_region(head_path, tmp_path, registration=FAST.registration)
+    removed = load_volume(ants_result.mask_path).data > 0.5
+    assert region.sum() > 500 and removed[region].mean() > 0.99
+    anatomical = face_region(load_volume(head_path))
+    assert (region & anatomical).sum() > 0.3 * anatomical.sum()
+
+
+@pytest.mark.slow
+def test_pydeface_ants_full_resolution_defaults(tmp_path):
+    vol = template_ct(2.0)
+    path = write_ct(vol, tmp_path / "head.nii.gz")
+    result = PydefaceAnts().deface(path, tmp_path)
+    qc = assess(vol, load_volume(result.volume_path))
+    assert qc.label == "ok" and qc.brain_voxels_changed == 0 and qc.face_removed_fraction > 0.4, qc

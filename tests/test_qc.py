@@ -11,7 +11,7 @@ import pytest
 
 from defacebench.brainmask import ct_brain_mask, ct_head_mask, dice
 from defacebench.contracts import Volume
-from defacebench.qc import QCParams, assess, face_region, label_counts
+from defacebench.qc import QCParams, assess, face_region, label_counts, summarize
 from test_defacer_support import ellipsoid_ct, template_ct
 
 
@@ -85,3 +85,12 @@ def test_thresholds_are_params(head):
     assert assess(head, defaced, params=strict).label == "face_intact"
     given = np.zeros(head.data.shape, bool)
     assert math.isnan(assess(head, defaced, face_region=given).face_removed_fraction)
+
+
+def test_summary_counts_failures_and_medians(head):
+    control = assess(head, Volume(head.data.copy(), head.affine))
+    summary = summarize([control, assess(head, None), control])
+    assert summary["n"] == 3 and summary["labels"]["failed"] == 1 and summary["labels"]["face_intact"] == 2
+    assert summary["failure_rate"] == pytest.approx(1 / 3) and summary["ok_rate"] == 0
+    assert summary["median_brain_dice"] == 1.0 and summary["median_face_removed_fraction"] == 0.0
+    json.dumps(summary)

@@ -247,6 +247,7 @@ def test_afni_trio_runs_the_tool_once(standins, ct_input, tmp_path):
     _check_removed_mask(results["afni_reface"], original)
     plus = np.asarray(nib.load(str(results["afni_reface_plus"].mask_path)).dataobj) == 1
     assert plus.sum() > removed.sum()
+    assert (tmp_path / "afni_reface_plus" / "afni_face_plus.nii.gz").exists()
     for name, result in results.items():
         assert result.volume_path.parent == tmp_path / name
         assert "$ @afni_refacer_run -input input.nii.gz -mode_all -prefix afni" in result.log
