@@ -22,6 +22,7 @@ from .images import as_rgb
 
 THUMB_PX = 256
 LABEL_PX = 18
+ROWS_PER_COLUMN = 8
 BOX_COLORS = {"original": (40, 200, 60), "defaced": (230, 60, 40)}
 
 
@@ -70,18 +71,22 @@ def _thumb(image: np.ndarray | None, face: Face | None, color: tuple[int, int, i
     return thumb
 
 
-def montage_image(rows: Sequence[MontageRow]) -> np.ndarray:
-    """The montage as an (H, W, 3) uint8 array: one row per subject, original left, defaced right."""
+def montage_image(rows: Sequence[MontageRow], rows_per_column: int = ROWS_PER_COLUMN) -> np.ndarray:
+    """The montage as an (H, W, 3) uint8 array: per subject the original left of the defaced render;
+    subjects fill columns of ``rows_per_column`` so large runs stay viewable."""
     from PIL import Image, ImageDraw
 
-    height = max(1, len(rows)) * (THUMB_PX + LABEL_PX)
-    canvas = Image.new("RGB", (2 * THUMB_PX, height), (20, 20, 20))
+    n_rows = min(max(1, len(rows)), rows_per_column)
+    n_cols = max(1, -(-len(rows) // rows_per_column))
+    cell_h = THUMB_PX + LABEL_PX
+    canvas = Image.new("RGB", (n_cols * 2 * THUMB_PX, n_rows * cell_h), (20, 20, 20))
     draw = ImageDraw.Draw(canvas)
     for i, row in enumerate(rows):
-        top = i * (THUMB_PX + LABEL_PX)
-        draw.text((4, top + 3), f"{row.subject_id}: original | defaced", fill=(230, 230, 230))
-        canvas.paste(_thumb(row.original, row.original_face, BOX_COLORS["original"]), (0, top + LABEL_PX))
-        canvas.paste(_thumb(row.defaced, row.defaced_face, BOX_COLORS["defaced"]), (THUMB_PX, top + LABEL_PX))
+        left, top = (i // rows_per_column) * 2 * THUMB_PX, (i % rows_per_column) * cell_h
+        draw.text((left + 4, top + 3), f"{row.subject_id}: original | defaced", fill=(230, 230, 230))
+        canvas.paste(_thumb(row.original, row.original_face, BOX_COLORS["original"]), (left, top + LABEL_PX))
+        canvas.paste(_thumb(row.defaced, row.defaced_face, BOX_COLORS["defaced"]),
+                     (left + THUMB_PX, top + LABEL_PX))
     return np.asarray(canvas)
 
 

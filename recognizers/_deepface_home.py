@@ -31,6 +31,8 @@ FRM_PROVISIONED = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor
 """deepface weight files whose exact copies ship in face-recognition-models."""
 
 _BACKEND_SUFFIX = {"onnx": ".onnx", "tensorflow": ".h5", "pytorch": ".pth"}
+_INSTALL_HINTS = {"mtcnn": "pip install mtcnn tensorflow (mtcnn runs on keras)", "cv2":
+                  "pip install 'opencv-contrib-python-headless<5'", "dlib": "pip install dlib-bin"}
 
 
 def deepface_home() -> Path:
@@ -93,7 +95,8 @@ def package_availability(*modules: str) -> Availability:
     """Available when deepface, werkzeug (imported by deepface undeclared) and ``modules`` import."""
     for module in ("deepface", "werkzeug", *modules):
         if module_missing(module):
-            install = DEEPFACE_INSTALL if module in ("deepface", "werkzeug") else f"pip install {module}"
+            install = DEEPFACE_INSTALL if module in ("deepface", "werkzeug") else \
+                _INSTALL_HINTS.get(module, f"pip install {module}")
             return Availability.no(f"python module {module} not installed: {install}")
     return Availability.yes()
 

@@ -20,8 +20,10 @@ volume costs well under a second on one core:
    the first sample above the threshold is found and refined to sub-sample accuracy by linear
    interpolation of the crossing.
 
-Normals come from the gradient of the depth map; shading is Lambert with a small ambient term and
-a fixed light direction given in the camera frame (so every view is lit the same way).
+Normals come from the gradient of the depth map, smoothed first by a Gaussian scaled to the voxel
+size (the stair-step texture of large voxels changes with pose and would swamp identity); shading
+is Lambert with a small ambient term and a fixed light direction given in the camera frame (so
+every view is lit the same way).
 """
 
 from __future__ import annotations
@@ -39,8 +41,14 @@ class SurfaceParams:
 
     ``views``: (yaw, pitch) in degrees; yaw turns the camera about the superior axis toward the
     subject's left for positive values, pitch raises the camera above the face for positive values.
+    ``mm_per_px``: fixed physical scale (0.7 mm: a head fills about half of a 512 px frame).
     ``light``: direction toward the light in the camera frame (image right, image up, toward the
-    camera). ``color``: RGB albedo in [0, 1].
+    camera), so every view is lit alike; ``ambient``: light added everywhere; ``color``: RGB albedo.
+    ``coarse_mm`` / ``coarse_factor``: grid of the coarse stage (volume mm, image pixels).
+    ``detach_mm`` / ``regrow_mm`` / ``regrow_fraction``: how the head is separated from objects
+    touching it (see :func:`_largest_detached`). ``fine_samples`` / ``fine_step_mm``: samples per
+    pixel of the fine stage. ``depth_smoothing_mm`` / ``voxel_smoothing``: depth-map smoothing
+    before shading (see :func:`smoothing_sigma_mm`).
     """
 
     threshold_hu: float = -400.0
@@ -81,6 +89,8 @@ def camera_axes(yaw: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.nd
     direction = -pos / np.linalg.norm(pos)
     world_up = np.array([0.0, 0.0, 1.0])
     right = np.cross(direction, world_up)
+    if np.linalg.norm(right) < 1e-9:  # looking straight up or down: keep the frontal image right
+        right = np.array([-np.cos(y), -np.sin(y), 0.0])
     right /= np.linalg.norm(right)
     up = np.cross(right, direction)
     return direction, right, up

@@ -33,3 +33,13 @@ def test_montage_draws_boxes_and_marks_failures(tmp_path):
     assert green[:, :THUMB_PX].sum() > 100  # the original's box
     assert not green[:, THUMB_PX:].any()  # no kept face on the defaced side
     assert not list(tmp_path.glob("m/.*"))  # no temp file left behind
+
+
+def test_many_subjects_fill_columns():
+    """20 subjects: 8 rows per column, 3 column pairs."""
+    from defacebench.montage import LABEL_PX, ROWS_PER_COLUMN, montage_image
+
+    img = np.full((64, 64, 3), 90, np.uint8)
+    rows = [MontageRow(str(i), img, None, img, None) for i in range(20)]
+    out = montage_image(rows)
+    assert out.shape == (ROWS_PER_COLUMN * (THUMB_PX + LABEL_PX), 3 * 2 * THUMB_PX, 3)
