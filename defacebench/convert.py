@@ -39,7 +39,7 @@ class ConversionRecord:
     """What conversion did for one acquisition (no names, ids or birth dates of the patient)."""
 
     output_path: Path
-    original_affine: list
+    original_affine: list  # the converter's output affine, before canonical reorientation
     series_uid: str | None
     series_rule: str
     modality: str
@@ -76,7 +76,7 @@ def _link_files(files: list[Path], folder: Path) -> None:
         os.symlink(f.resolve(), folder / f"{n:05d}_{f.name}")
 
 
-def _run_dicom2nifti(src: Path, work: Path) -> Path:
+def _run_dicom2nifti(src: Path, work: Path, folder: Path) -> Path:
     """Convert the series in ``src`` with dicom2nifti (no reorientation: we canonicalise ourselves)."""
     import dicom2nifti
 
@@ -84,12 +84,12 @@ def _run_dicom2nifti(src: Path, work: Path) -> Path:
     try:
         dicom2nifti.dicom_series_to_nifti(str(src), str(out), reorient_nifti=False)
     except Exception as exc:  # dicom2nifti raises bare Exceptions of its own
-        raise ConversionError(f"{src}: dicom2nifti failed ({type(exc).__name__}: {exc}). "
+        raise ConversionError(f"{folder}: dicom2nifti failed ({type(exc).__name__}: {exc}). "
                               "Fix: try --converter dcm2niix or check the series.") from exc
     return out
 
 
-def _run_dcm2niix(src: Path, work: Path) -> Path:
+def _run_dcm2niix(src: Path, work: Path, folder: Path) -> Path:
     """Convert the series in ``src`` with the dcm2niix binary into one uncompressed NIfTI."""
     from defacebench.tools import run_tool
 
@@ -102,10 +102,10 @@ def _run_dcm2niix(src: Path, work: Path) -> Path:
     run = run_tool([exe, "-z", "n", "-b", "n", "-f", "volume", "-o", out_dir, src], timeout=600)
     outputs = sorted(out_dir.glob("*.nii"))
     if run.returncode != 0 or not outputs:
-        raise ConversionError(f"{src}: dcm2niix failed (exit {run.returncode}): {run.tail()}. "
+        raise ConversionError(f"{folder}: dcm2niix failed (exit {run.returncode}): {run.tail()}. "
                               "Fix: try --converter dicom2nifti or check the series.")
     if len(outputs) > 1:
-        raise ConversionError(f"{src}: dcm2niix split the series into {len(outputs)} volumes "
+        raise ConversionError(f"{folder}: dcm2niix split the series into {len(outputs)} volumes "
                               f"({', '.join(p.name for p in outputs)}). Fix: check for mixed acquisitions.")
     return outputs[0]
 
@@ -130,10 +130,12 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
 
     if params.converter not in CONVERTERS:
         raise ConversionError(f"unknown converter {params.converter!r}; choose one of {', '.join(CONVERTERS)}")
-    series = dicomio.find_series(folder)
+    series, skipped = dicomio.find_series(folder)
     chosen, rule = dicomio.select_series(series, folder, params.series_uid)
     ordered, _ = dicomio.sorted_slices(chosen, folder)
     warnings = []
+    if skipped:
+        warnings.append(f"{folder}: skipped {len(skipped)} non-image DICOM file(s) (e.g. {skipped[0].name})")
     if len(series) > 1:
         warnings.append(f"{folder}: {len(series)} series found; converted {chosen.uid} ({rule})")
     if chosen.modality != "CT":
@@ -144,7 +146,7 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
         src.mkdir()
         _link_files([s.path for s in ordered], src)
         run = _run_dicom2nifti if params.converter == "dicom2nifti" else _run_dcm2niix
-        volume, original = _load_converted(run(src, Path(tmp)), folder)
+        volume, original = _load_converted(run(src, Path(tmp), folder), folder)
     save_volume(volume, out_path)
     return ConversionRecord(
         output_path=Path(out_path), original_affine=original.tolist(), series_uid=chosen.uid,

@@ -8,7 +8,8 @@ Supported layouts (checked in this order):
     session subfolders (a subject folder with no files of its own has one session per subfolder);
 (c) a flat folder of NIfTI files (subject id = file name without extension).
 
-(a) and (c) may be mixed in one folder. Subject ids stay strings and are sorted naturally
+(a) and (c) may be mixed in one folder. The top folder of the sample dataset (with ``sample.json``)
+means its ``dicom/`` tree. Subject ids stay strings and are sorted naturally
 (``2`` before ``10``). One bad subject never stops discovery: it becomes a :class:`DatasetFailure`
 row (empty folder, duplicate id, missing file, ambiguous content). Only an unusable root raises
 :class:`~defacebench.errors.DatasetError`.
@@ -281,6 +282,8 @@ def discover(path: Path | str) -> Dataset:
     root = Path(path)
     if not root.exists():
         raise DatasetError(f"{root}: dataset path does not exist. Fix: check the path.")
+    if (root / "sample.json").is_file() and (root / "dicom").is_dir():
+        root = root / "dicom"  # the sample dataset's top folder: its DICOM tree is the dataset
     if root.is_file():
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"{root}: a dataset is a folder or a CSV manifest "

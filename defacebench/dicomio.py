@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from defacebench.errors import ConversionError
 
@@ -87,20 +86,44 @@ def _floats(value, n: int) -> tuple[float, ...] | None:
     return out if len(out) == n else None
 
 
-def read_header(path: Path) -> SliceHeader:
-    """Read one file's header (no pixels); ConversionError when it is not a readable DICOM image."""
+def _unreadable(path: Path, why: str) -> ConversionError:
+    """The error for a file that is not (or no longer) a readable DICOM file."""
+    return ConversionError(
+        f"{path}: not a readable DICOM file ({why}). "
+        "Fix: remove it from the series folder or replace it with an intact copy."
+    )
+
+
+def _check_pixel_bytes(path: Path, ds) -> None:
+    """Raise when an uncompressed image's pixel data is shorter than its size says (truncated)."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed:
+        return
+    needed = (int(ds.Rows) * int(ds.get("Columns", 0)) * int(ds.get("BitsAllocated", 16)) // 8
+              * int(ds.get("SamplesPerPixel", 1)) * int(ds.get("NumberOfFrames", 1) or 1))
+    have = len(ds.get("PixelData", b"") or b"")
+    if have < needed:
+        raise _unreadable(path, f"pixel data has {have} bytes, the image needs {needed}; truncated")
+
+
+def read_header(path: Path) -> SliceHeader | None:
+    """Read one file's header and check its pixel data is complete.
+
+    Returns None for a valid DICOM object that is not an image (a structured report, presentation
+    state: scanners export them next to the slices); raises ConversionError naming the file when
+    it is not DICOM or is corrupt.
+    """
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError) as exc:
-        raise ConversionError(
-            f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc}). "
-            "Fix: remove it from the series folder or replace it with an intact copy."
-        ) from exc
+        # full read (slices are small): a truncated pixel block is caught here, with the file's name
+        ds = pydicom.dcmread(path)
+        ds.get("Rows")  # forces parsing of the header up to the image attributes
+    except Exception as exc:  # pydicom raises many types (InvalidDicomError, EOFError, struct.error...)
+        raise _unreadable(path, f"{type(exc).__name__}: {exc}") from exc
+    if "SOPClassUID" not in ds:
+        raise _unreadable(path, "header ends before the SOP Class UID (truncated?)")
     if "SeriesInstanceUID" not in ds or "Rows" not in ds:
-        raise ConversionError(
-            f"{path}: DICOM file without SeriesInstanceUID or image rows (not an image slice). "
-            "Fix: remove it from the series folder."
-        )
+        return None
+    _check_pixel_bytes(path, ds)
     thickness = ds.get("SliceThickness")
     return SliceHeader(
         path=path,
@@ -130,16 +153,25 @@ def list_dicom_files(folder: Path) -> list[Path]:
     return files
 
 
-def find_series(folder: Path) -> list[Series]:
-    """All series under ``folder``, ordered by SeriesInstanceUID."""
+def find_series(folder: Path) -> tuple[list[Series], list[Path]]:
+    """All image series under ``folder`` ordered by SeriesInstanceUID, and the non-image DICOM
+    files that were skipped."""
     groups: dict[str, list[SliceHeader]] = defaultdict(list)
+    skipped = []
     for path in list_dicom_files(folder):
         head = read_header(path)
-        groups[head.series_uid].append(head)
-    return [
-        Series(uid=uid, modality=slices[0].modality, slices=tuple(slices))
-        for uid, slices in sorted(groups.items())
-    ]
+        if head is None:
+            skipped.append(path)
+        else:
+            groups[head.series_uid].append(head)
+    if not groups:
+        raise ConversionError(
+            f"{folder}: no DICOM image slices, only {len(skipped)} non-image DICOM object(s) "
+            f"(e.g. {skipped[0].name}). Fix: add the image series."
+        )
+    series = [Series(uid=uid, modality=slices[0].modality, slices=tuple(slices))
+              for uid, slices in sorted(groups.items())]
+    return series, skipped
 
 
 def select_series(series: list[Series], folder: Path, series_uid: str | None = None) -> tuple[Series, str]:

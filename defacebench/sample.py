@@ -159,17 +159,26 @@ def make_sample_dataset(
     _prepare_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; the dataset is meant to be shared
     try:
         ids = subject_ids(params.n_subjects)
         _run_tasks([(params, i, sid, str(staging)) for i, sid in enumerate(ids)], workers)
         meta = {"params": asdict(params), "key": params.key(), "subjects": ids, "sessions": SESSIONS}
         (staging / "sample.json").write_text(json.dumps(meta, indent=2))
-        os.replace(staging, out)
-    except BaseException:
+        (staging / MARKER).write_text(params.key())  # last file; the rename publishes it all at once
+        _publish(staging, out, params)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    (out / MARKER).write_text(params.key())
     return out / "dicom"
+
+
+def _publish(staging: Path, out: Path, params: SampleParams) -> None:
+    """Rename the finished staging folder to ``out``; a concurrent builder that won is fine."""
+    try:
+        os.replace(staging, out)
+    except OSError:
+        if not _is_complete(out, params):
+            raise
 
 
 def sample_dataset() -> Path:

@@ -91,8 +91,12 @@ def test_non_dicom_file_in_series_is_named(tmp_path):
 def test_corrupt_dicom_file_is_named(tmp_path):
     make_series(tmp_path / "dcm")
     victim = tmp_path / "dcm" / "slice_0003.dcm"
-    victim.write_bytes(victim.read_bytes()[:200])  # truncated mid-header
-    with pytest.raises(ConversionError, match=r"slice_0003\.dcm"):
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[:200])  # truncated in the header
+    with pytest.raises(ConversionError, match=r"slice_0003\.dcm: not a readable DICOM.*truncated"):
+        convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
+    victim.write_bytes(whole[:-50])  # truncated in the pixel data
+    with pytest.raises(ConversionError, match=r"slice_0003\.dcm: not a readable DICOM.*truncated"):
         convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
 
 
@@ -209,3 +213,16 @@ def test_unknown_converter_is_rejected(tmp_path):
     make_series(tmp_path / "dcm")
     with pytest.raises(ConversionError, match="unknown converter 'magic'"):
         convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz", ConversionParams("magic"))
+
+
+def test_non_image_dicom_object_is_skipped_with_a_warning(tmp_path):
+    """A structured-report-like DICOM file (no pixel rows) next to the slices is skipped, not fatal."""
+    make_series(tmp_path / "dcm")
+    ds = pydicom.dcmread(tmp_path / "dcm" / "slice_0001.dcm")
+    for keyword in ("Rows", "Columns", "PixelData"):
+        delattr(ds, keyword)
+    ds.Modality = "SR"
+    ds.save_as(tmp_path / "dcm" / "report.dcm")
+    rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
+    assert any("skipped 1 non-image DICOM file(s) (e.g. report.dcm)" in w for w in rec.warnings)
+    assert rec.modality == "CT"

@@ -41,7 +41,7 @@ def test_layout_one_series_per_acquisition(tiny_sample):
     for subject in ds.subjects:
         assert [a.session for a in subject.acquisitions] == ["rescan", "scan"]
         for a in subject.acquisitions:
-            assert a.kind == "dicom" and len(find_series(a.path)) == 1
+            assert a.kind == "dicom" and len(find_series(a.path)[0]) == 1
     copies = discover(nifti_root(tiny_sample))
     assert [a.acq_id for a in copies.acquisitions] == [a.acq_id for a in ds.acquisitions]
 

@@ -1,0 +1,18 @@
+"""Test of ``defacebench sample-data``: builds a one-subject sample into a given folder."""
+
+from __future__ import annotations
+
+from defacebench.cli import main
+from defacebench.dataset import discover
+
+
+def test_sample_data_command_builds_a_discoverable_dataset(tmp_path, capsys):
+    out = tmp_path / "sample"
+    assert main(["sample-data", "--subjects", "1", "--seed", "5", "--out", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "dicom") in printed and "1 subjects" in printed
+    ds = discover(out / "dicom")
+    assert ds.subject_ids == ("001",) and [a.session for a in ds.acquisitions] == ["rescan", "scan"]
+    assert (out / "COMPLETE").is_file()
+    # the folder the user gave as --out also works as a dataset path (it means its DICOM tree)
+    assert discover(out).root == out / "dicom"
