@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import tempfile
 from dataclasses import asdict, dataclass, is_dataclass
@@ -23,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .contracts import Face
+from .fsutil import atomic_write_text
 from .errors import DatasetError, ImageError
 from .images import IMAGE_SUFFIXES, read_image
 from .montage import best_face
@@ -143,14 +143,6 @@ def _plugin_record(plugin) -> dict:
             "params": asdict(params) if is_dataclass(params) else {}}
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    """Write text to ``path`` through a temp file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(result: IdentifyResult, detector, recognizer) -> None:
     """Write distances.csv, metrics.json and faces.csv into ``result.out_dir``."""
     out = result.out_dir
@@ -161,7 +153,7 @@ def write_outputs(result: IdentifyResult, detector, recognizer) -> None:
                     "detection_rate_probe": result.detection_rate_probe,
                     "n_embedded": result.n_embedded,
                     "attacker": {"detector": _plugin_record(detector), "recognizer": _plugin_record(recognizer)}})
-    _atomic_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     rows = [["role", "subject_id", "file", "outcome", "score", "x0", "y0", "x1", "y1", "error"]]
     for o in result.outcomes:
         box = list(o.face.box) if o.face else ["", "", "", ""]
@@ -169,4 +161,4 @@ def write_outputs(result: IdentifyResult, detector, recognizer) -> None:
     with tempfile.TemporaryFile("w+", newline="") as buf:
         csv.writer(buf).writerows(rows)
         buf.seek(0)
-        _atomic_text(out / "faces.csv", buf.read())
+        atomic_write_text(out / "faces.csv", buf.read())

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..fsutil import atomic_write_text
 
 from ..contracts import METRICS
 from ..errors import EvaluationError
@@ -154,7 +154,7 @@ class DistanceMatrix:
         writer.writerow(header)
         for label, row in zip(labels, self.values):
             writer.writerow([label, *(repr(float(v)) for v in row)])
-        _atomic_write_text(Path(path), buf.getvalue())
+        atomic_write_text(Path(path), buf.getvalue())
 
     @classmethod
     def read_csv(cls, path: Path, *, metric: str | None = None) -> "DistanceMatrix":
@@ -227,14 +227,3 @@ def _usable_rows(x: np.ndarray, metric: str) -> np.ndarray:
     return ok
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write text to a temp file in the same folder and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,12 +10,11 @@ montages show faces; the numbers stay).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..fsutil import atomic_write_text
 from ..metrics.distance import DistanceMatrix
 from ..metrics.evaluate import Evaluation, _json_safe
 
@@ -36,21 +35,7 @@ class ConfigArtifacts:
 
 def write_json(path: Path, data: Any) -> None:
     """Write strict JSON (NaN/inf -> null) atomically."""
-    _atomic_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    """Write text to a temp file in the same folder, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_config_artifacts(

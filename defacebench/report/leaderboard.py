@@ -193,12 +193,12 @@ def write_leaderboard(run_dir: Path, rows: list[LeaderboardRow], *, images: bool
     """Write leaderboard.md, leaderboard.csv and leaderboard.html into ``run_dir``."""
     from tabulate import tabulate
 
-    from .artifacts import _atomic_text
+    from ..fsutil import atomic_write_text
     from .html import leaderboard_html
 
     run_dir = Path(run_dir)
     rows = with_privacy_gain(list(rows))
     md = tabulate([markdown_cells(r) for r in rows], headers=MD_HEADERS, tablefmt="github", disable_numparse=True)
-    _atomic_text(run_dir / "leaderboard.md", f"# Leaderboard\n\n{md}\n")
-    _atomic_text(run_dir / "leaderboard.csv", csv_text(rows))
-    _atomic_text(run_dir / "leaderboard.html", leaderboard_html(rows, run_dir, images=images))
+    atomic_write_text(run_dir / "leaderboard.md", f"# Leaderboard\n\n{md}\n")
+    atomic_write_text(run_dir / "leaderboard.csv", csv_text(rows))
+    atomic_write_text(run_dir / "leaderboard.html", leaderboard_html(rows, run_dir, images=images))
