@@ -162,3 +162,30 @@ def test_no_patient_metadata_reaches_results(tiny_sample, tmp_path):
     # long, distinctive values: short ones occur by chance inside base64 images embedded in the HTML
     for value in ("Quaxley", "Brunhilde", "MRN-99887766", "19410307"):
         assert value not in blob, f"{value} leaked into results, cache or logs"
+
+
+def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, tiny_sample, tmp_path):
+    """`pytest bench/ --compare` on a baseline whose quickshear row was far better than now fails,
+    listing the configuration with old and new values; the matching baseline passes."""
+    base, _ = cold_run
+    env = {**os.environ, "DEFACEBENCH_CACHE": str(base / "cache")}
+    common = [sys.executable, "-m", "pytest", "bench/test_configurations.py", "-q", "-p", "no:cacheprovider",
+              "--dataset", str(tiny_sample), "--defacers", "none,quickshear", *ATTACKER, "--n-bootstrap", "200",
+              "--results", str(tmp_path / "runs"), "--no-images"]
+    saved = tmp_path / "baseline.json"
+    out = subprocess.run(common + ["--save-baseline", str(saved)], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    same = subprocess.run(common + ["--compare", str(saved)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert same.returncode == 0 and "no regression" in same.stdout, same.stdout
+    baseline = json.loads(saved.read_text())
+    row = baseline["configs"][QUICKSHEAR]
+    row.update(rank1=0.9, rank1_ci=[0.8, 1.0])
+    worse = tmp_path / "better_baseline.json"
+    worse.write_text(json.dumps(baseline))
+    gated = subprocess.run(common + ["--compare", str(worse)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert gated.returncode == 1, gated.stdout
+    assert QUICKSHEAR in gated.stdout and "rank1" in gated.stdout
+    assert CONTROL not in gated.stdout.split("regression(s)")[-1]
