@@ -8,6 +8,7 @@ whose render failed or whose render shows no detected face has no embedding, so 
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _subject_ids(run, cid: ConfigId) -> list[str]:
 
 def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
     """Run every stage this configuration needs (shared ones come from the memo) and evaluate it."""
-    from .metrics import DistanceMatrix, evaluate_matrix
+    from .metrics import DistanceMatrix
     from .report import LeaderboardRow, write_config_artifacts
 
     ids = _subject_ids(run, cid)
@@ -79,9 +80,7 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
                                             _embedding_matrix(ids, probe, dim), metric=recognizer.metric)
     detection = {"gallery": _rate(gal, ids), "probe": _rate(probe, ids)}
     split = run.split if not run.config.qc_filter else None
-    evaluation = evaluate_matrix(matrix, protocol=run.config.protocol, split=split,
-                                 calibration=run.config.calibration, seed=run.config.seed,
-                                 policy=run.config.policy, n_bootstrap=run.config.n_bootstrap, detection=detection)
+    evaluation, cached_plot = _evaluate_cached(run, cid, matrix, split, detection)
     failures = _failures(run, cid, ids)
     qc = _qc_summary(run.defaced(cid.defacer, "probe"), ids)
     outdir = run.run_dir / str(cid)
@@ -95,12 +94,44 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
         "embeddings": embeddings,
         "qc_filter": run.config.qc_filter,
     }
-    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=run.config.images)
-    montage = _montage(run, cid, ids, outdir) if run.config.images else None
+    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
     plot = outdir / "roc_prc.png"
+    if cached_plot is not None:
+        shutil.copyfile(cached_plot, plot)
+    montage = _montage(run, cid, ids, outdir) if run.config.images else None
     row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc["labels"], montage=montage,
                                          plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"])
     return ConfigOutcome(cid, row, outdir, evaluation, failures, embeddings)
+
+
+def _evaluate_cached(run, cid: ConfigId, matrix, split, detection: dict):
+    """Evaluation (bootstrap CIs included) and its ROC/PR plot, cached by the matrix's content and
+    every evaluation setting, so a warm rerun does not redo 1000 resamples per configuration."""
+    import hashlib
+    import pickle
+
+    from .metrics import evaluate_matrix
+    from .report.plots import plot_roc_prc
+    from .stages import STAGE_VERSION
+
+    cfg = run.config
+    digest = hashlib.sha256(np.ascontiguousarray(matrix.values, dtype=np.float64).tobytes()).hexdigest()
+    key = run.cache.key("evaluate", STAGE_VERSION, str(cid), digest, list(matrix.gallery_ids), list(matrix.probe_ids),
+                        matrix.metric, cfg.protocol, None if split is None else [list(split.calibration_ids),
+                        list(split.heldout_ids), split.seed], cfg.calibration, cfg.seed, cfg.policy,
+                        cfg.n_bootstrap, detection, cfg.images)
+
+    def build(tmp: Path) -> None:
+        evaluation = evaluate_matrix(matrix, protocol=cfg.protocol, split=split, calibration=cfg.calibration,
+                                     seed=cfg.seed, policy=cfg.policy, n_bootstrap=cfg.n_bootstrap,
+                                     detection=detection)
+        (tmp / "evaluation.pkl").write_bytes(pickle.dumps(evaluation))
+        if cfg.images:
+            plot_roc_prc(tmp / "roc_prc.png", matrix, evaluation, title=str(cid))
+
+    folder = run.cache.get_or_build("evaluate", key, build)
+    plot = folder / "roc_prc.png"
+    return pickle.loads((folder / "evaluation.pkl").read_bytes()), plot if plot.exists() else None
 
 
 def _rate(vectors: dict, ids: list[str]) -> float:
@@ -124,7 +155,7 @@ def _params(params) -> dict:
 def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
     from .images import read_image
     from .montage import MontageRow, write_montage
-    from .stages import face_from_dict
+    from .stages import STAGE_VERSION, face_from_dict
 
     def load(role: str, defacer: str, s: str):
         view = run.rendered(defacer, role, cid.renderer)[s]
@@ -134,15 +165,26 @@ def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
         best = det.get("best")
         return read_image(Path(view["path"])), None if best is None else face_from_dict(best)
 
-    rows = []
-    for s in ids:
-        original, original_face = load("gallery", CONTROL, s)
-        defaced, defaced_face = load("probe", cid.defacer, s)
-        if original is None:
-            continue
-        rows.append(MontageRow(s, original, original_face, defaced, defaced_face))
-    if not rows:
+    def identity(role: str, defacer: str, s: str):
+        view = run.rendered(defacer, role, cid.renderer)[s]
+        return view.get("hash"), run.detected(defacer, role, cid.renderer, cid.detector)[s].get("best")
+
+    key = run.cache.key("montage", STAGE_VERSION, [(s, identity("gallery", CONTROL, s),
+                                                    identity("probe", cid.defacer, s)) for s in ids])
+
+    def build(tmp: Path) -> None:
+        rows = []
+        for s in ids:
+            original, original_face = load("gallery", CONTROL, s)
+            defaced, defaced_face = load("probe", cid.defacer, s)
+            if original is not None:
+                rows.append(MontageRow(s, original, original_face, defaced, defaced_face))
+        if rows:
+            write_montage(tmp / "montage.png", rows)
+
+    cached = run.cache.get_or_build("montage", key, build) / "montage.png"
+    if not cached.exists():
         return None
     path = outdir / "montage.png"
-    write_montage(path, rows)
+    shutil.copyfile(cached, path)
     return path

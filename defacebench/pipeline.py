@@ -115,7 +115,24 @@ class BenchmarkRun:
         return self._memo[key]
 
     def _map(self, fn, tasks: list, desc: str) -> list:
-        return self.executor.map(fn, tasks, desc=desc) if tasks else []
+        """Answer cached items in-process; only misses go to the executor (which then starts)."""
+        from .executors import Outcome
+        from .stages import NotCached, lookup_only
+
+        results: list = [None] * len(tasks)
+        todo = []
+        with lookup_only():
+            for i, task in enumerate(tasks):
+                try:
+                    results[i] = Outcome(True, fn(task))
+                except NotCached:
+                    todo.append(i)
+                except Exception:  # noqa: BLE001 - the executor reruns it and records the real failure
+                    todo.append(i)
+        if todo:
+            for i, outcome in zip(todo, self.executor.map(fn, [tasks[i] for i in todo], desc=desc)):
+                results[i] = outcome
+        return results
 
     # -------------------------------------------------------------------- dataset and roles
 

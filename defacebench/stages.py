@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +25,38 @@ from .contracts import Face
 from .errors import DefacebenchError
 
 STAGE_VERSION = "1"  # bump when a stage's artifact layout or semantics change
+
+_LOCAL = threading.local()
+
+
+class NotCached(LookupError):
+    """Raised in :func:`lookup_only` mode when a stage would have to compute something."""
+
+
+@contextmanager
+def lookup_only():
+    """Within this block stages only read the cache and raise :class:`NotCached` on a miss, so the
+    pipeline answers warm items in-process and sends only the misses to the executor."""
+    previous = getattr(_LOCAL, "lookup", False)
+    _LOCAL.lookup = True
+    try:
+        yield
+    finally:
+        _LOCAL.lookup = previous
+
+
+def _lookup_only() -> bool:
+    return getattr(_LOCAL, "lookup", False)
+
+
+def get_or_build(cache: Cache, stage: str, key: str, build) -> Path:
+    """``cache.get_or_build`` unless in lookup-only mode, where a miss raises :class:`NotCached`."""
+    if _lookup_only():
+        found = cache.get(stage, key)
+        if found is None:
+            raise NotCached(stage)
+        return found
+    return cache.get_or_build(stage, key, build)
 
 
 @dataclass(frozen=True)
@@ -92,7 +126,7 @@ def convert_task(task: ConvertTask) -> dict:
         record = convert_acquisition(task.acquisition, tmp / "volume.nii.gz", task.params)
         _write_json(tmp / "record.json", _jsonable(record))
 
-    folder = cache.get_or_build("convert", key, build)
+    folder = get_or_build(cache, "convert", key, build)
     volume = folder / "volume.nii.gz"
     return {"path": str(volume), "hash": file_hash(volume), "record": _read_json(folder / "record.json")}
 
@@ -124,14 +158,14 @@ def deface_task(task: DefaceTask) -> dict:
     plugin = task.env.plugin("defacers", task.defacer)
     cache = task.env.cache()
     key = cache.key("deface", STAGE_VERSION, task.volume_hash, _plugin_identity(plugin), task.cleanup)
-    folder = cache.get_or_build("deface", key, lambda tmp: _build_deface(task, plugin, tmp))
+    folder = get_or_build(cache, "deface", key, lambda tmp: _build_deface(task, plugin, tmp))
     result = _read_json(folder / "result.json")
     defaced = folder / "defaced.nii.gz"
     if result["status"] == "ok":
         result["path"] = str(defaced)
         result["hash"] = file_hash(defaced)
     qc_key = cache.key("qc", STAGE_VERSION, task.volume_hash, result.get("hash"), task.qc)
-    qc_folder = cache.get_or_build("qc", qc_key, lambda tmp: _build_qc(task, result, tmp))
+    qc_folder = get_or_build(cache, "qc", qc_key, lambda tmp: _build_qc(task, result, tmp))
     result["qc"] = _read_json(qc_folder / "qc.json")
     return result
 
@@ -210,7 +244,7 @@ def render_task(task: RenderTask) -> list[dict]:
             index.append({"view_id": view.view_id, "file": name, "camera": view.camera})
         _write_json(tmp / "views.json", index)
 
-    folder = cache.get_or_build("render", key, build)
+    folder = get_or_build(cache, "render", key, build)
     views = _read_json(folder / "views.json")
     for view in views:
         view["path"] = str(folder / view.pop("file"))
@@ -257,7 +291,7 @@ def detect_task(task: DetectTask) -> dict:
         _write_json(tmp / "faces.json", {"faces": [face_to_dict(f) for f in faces],
                                          "best": None if best is None else face_to_dict(best)})
 
-    return _read_json(cache.get_or_build("detect", key, build) / "faces.json")
+    return _read_json(get_or_build(cache, "detect", key, build) / "faces.json")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,6 +324,8 @@ def embed_task(task: EmbedTask) -> dict:
     keys = [cache.key("embed", STAGE_VERSION, it.image_hash, it.face, identity) for it in task.items]
     vectors: list[np.ndarray | None] = [_cached_vector(cache, k) for k in keys]
     missing = [i for i, v in enumerate(vectors) if v is None]
+    if missing and _lookup_only():
+        raise NotCached("embed")
     if missing:
         batch = [(read_image(Path(task.items[i].image_path)), face_from_dict(task.items[i].face)) for i in missing]
         computed = np.asarray(plugin.embed(batch), dtype=np.float64)
