@@ -8,6 +8,7 @@ whose render failed or whose render shows no detected face has no embedding, so 
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -104,6 +105,17 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
     return ConfigOutcome(cid, row, outdir, evaluation, failures, embeddings)
 
 
+@functools.lru_cache(maxsize=1)
+def _evaluation_code() -> str:
+    """Digest of the metrics and plotting source: a change to how metrics are computed must not
+    be answered from evaluations cached by the old code."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    files = sorted((root / "metrics").glob("*.py")) + [root / "report" / "plots.py"]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
 def _evaluate_cached(run, cid: ConfigId, matrix, split, detection: dict):
     """Evaluation (bootstrap CIs included) and its ROC/PR plot, cached by the matrix's content and
     every evaluation setting, so a warm rerun does not redo 1000 resamples per configuration."""
@@ -116,7 +128,7 @@ def _evaluate_cached(run, cid: ConfigId, matrix, split, detection: dict):
 
     cfg = run.config
     digest = hashlib.sha256(np.ascontiguousarray(matrix.values, dtype=np.float64).tobytes()).hexdigest()
-    key = run.cache.key("evaluate", STAGE_VERSION, str(cid), digest, list(matrix.gallery_ids), list(matrix.probe_ids),
+    key = run.cache.key("evaluate", STAGE_VERSION, _evaluation_code(), str(cid), digest, list(matrix.gallery_ids), list(matrix.probe_ids),
                         matrix.metric, cfg.protocol, None if split is None else [list(split.calibration_ids),
                         list(split.heldout_ids), split.seed], cfg.calibration, cfg.seed, cfg.policy,
                         cfg.n_bootstrap, detection, cfg.images)
