@@ -123,11 +123,12 @@ def test_perf_sample_run_cold_warm(benchmark, tmp_path):
 
 @SLOW
 def test_perf_memory_100_subjects(benchmark, tmp_path):
-    """Peak RSS of the whole process tree over 100 subjects stays below the float32 size of all
-    200 volumes plus a fixed allowance for the interpreters and libraries."""
-    figs = benchmark.pedantic(B.measure_memory, args=(B.BenchParams(), tmp_path), rounds=1, iterations=1)
-    values = {f.what: float(f.value) for f in figs if f.what.endswith("(MiB)")}
-    tree = next(v for k, v in values.items() if k.startswith("peak RSS, process tree"))
-    volumes = next(v for k, v in values.items() if k.endswith("as float32 (MiB)"))
-    _record(benchmark, tree_peak_mib=tree, volumes_mib=volumes)
-    assert tree < volumes, f"peak RSS {tree:.0f} MiB >= all volumes {volumes:.0f} MiB: volumes accumulate"
+    """From 16 to 100 subjects the peak RSS of the process tree grows by far less than the float32
+    size of the added volumes: volumes are streamed through the stages, never all held at once.
+    Measured: 0.17-0.24 (what grows is the montage's renders, ~2.5 MiB per subject); held volumes
+    would give 1.0 or more, hence the 0.5 bound."""
+    p = B.BenchParams()
+    figs = benchmark.pedantic(B.measure_memory, args=(p, tmp_path), rounds=1, iterations=1)
+    growth = float(figs[-1].value)
+    _record(benchmark, peak_growth_over_volume_growth=growth)
+    assert growth < 0.5, f"peak RSS grew by {growth:.2f} x the added volumes: volumes accumulate in memory"

@@ -166,7 +166,7 @@ def _params(params) -> dict:
 
 def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
     from .images import read_image
-    from .montage import MontageRow, write_montage
+    from .montage import MontageRow, shrink, write_montage
     from .stages import STAGE_VERSION, face_from_dict
 
     def load(role: str, defacer: str, s: str):
@@ -175,7 +175,7 @@ def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
         if "path" not in view:
             return None, None
         best = det.get("best")
-        return read_image(Path(view["path"])), None if best is None else face_from_dict(best)
+        return shrink(read_image(Path(view["path"])), None if best is None else face_from_dict(best))
 
     def identity(role: str, defacer: str, s: str):
         view = run.rendered(defacer, role, cid.renderer)[s]

@@ -49,6 +49,25 @@ class MontageRow:
     defaced_face: Face | None
 
 
+def shrink(image: np.ndarray, face: Face | None) -> tuple[np.ndarray, Face | None]:
+    """The image reduced to the montage's cell size and its face box scaled with it, so a montage
+    over many subjects holds thumbnails rather than full renders in memory."""
+    from dataclasses import replace
+
+    from PIL import Image
+
+    rgb = as_rgb(image)
+    h, w = rgb.shape[:2]
+    scale = THUMB_PX / max(h, w)
+    if scale >= 1.0:
+        return rgb, face
+    small = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale)))))
+    if face is None:
+        return small, None
+    lm = None if face.landmarks is None else np.asarray(face.landmarks) * scale
+    return small, replace(face, box=tuple(v * scale for v in face.box), landmarks=lm)
+
+
 def _thumb(image: np.ndarray | None, face: Face | None, color: tuple[int, int, int]):
     """A THUMB_PX square PIL thumbnail with the face box drawn (or a "no face"/"failed" note)."""
     from PIL import Image, ImageDraw

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from defacebench.errors import DefacebenchError
+
 MEASUREMENTS = ("convert", "sample_run", "memory", "matrix")
 
 
@@ -50,14 +52,18 @@ class BenchParams:
     sample_recognizers: str | None = None
     sample_bootstrap: int = 200
     memory_subjects: int = 100
+    memory_reference_subjects: int = 16
     memory_seed: int = 1
     memory_plugins: tuple[tuple[str, str], ...] = (("defacers", "none,quickshear"), ("renderers", "surface"),
                                                    ("detectors", "dlib_hog"), ("recognizers", "dlib_resnet"))
     matrix_n: int = 200
     matrix_pairs: int = 200
     seed: int = 0
-    workdir: Path | None = None
     extra_env: dict = field(default_factory=dict)
+
+
+class BenchmarkError(DefacebenchError):
+    """A measurement could not be made (a run failed, no face to embed): its figure would be wrong."""
 
 
 # ------------------------------------------------------------------------------------------- machine
@@ -203,6 +209,7 @@ def measure_process(argv: list[str], env: dict, poll_s: float = 0.1) -> RunMeasu
 
 
 def _children(proc) -> list:
+    """All live descendants of ``proc`` (workers, tools); none once it has exited."""
     import psutil
 
     try:
@@ -212,13 +219,15 @@ def _children(proc) -> list:
 
 
 def _env(cache: Path, extra: dict) -> dict:
+    """The environment of a measured run: ours plus its own cache folder."""
     return {**os.environ, "DEFACEBENCH_CACHE": str(cache), **extra}
 
 
 def _check(m: RunMeasure, what: str) -> None:
     """A failed run makes its timing meaningless: stop with the run's own message."""
     if m.returncode != 0:
-        raise RuntimeError(f"{what} exited with {m.returncode}:\n{m.stdout[-3000:]}\n{m.stderr[-3000:]}")
+        raise BenchmarkError(f"{what} exited with {m.returncode} (fix the run, then measure again):\n"
+                             f"{m.stdout[-3000:]}\n{m.stderr[-3000:]}")
 
 
 def measure_sample_run(p: BenchParams, work: Path) -> list[Figure]:
@@ -243,6 +252,7 @@ def measure_sample_run(p: BenchParams, work: Path) -> list[Figure]:
 
 
 def _summary_line(stdout: str) -> str:
+    """The run's "N configurations passed, ..." line, without the results path."""
     return next((ln for ln in stdout.splitlines() if "configurations passed" in ln), "").split(";")[0]
 
 
@@ -260,22 +270,48 @@ def volumes_float32_bytes(root: Path) -> tuple[int, int]:
     return n, total
 
 
-def measure_memory(p: BenchParams, work: Path) -> list[Figure]:
-    """Item f: peak RSS and wall time of a run over ``memory_subjects`` generated subjects."""
+@dataclass(frozen=True)
+class MemoryRun:
+    """One cold-cache run over a generated sample: its measure and the size of its volumes."""
+
+    n_subjects: int
+    n_volumes: int
+    volumes_mib: float
+    measure: RunMeasure
+
+
+def memory_run(p: BenchParams, work: Path, n_subjects: int) -> MemoryRun:
+    """A cold-cache run of the restricted plugins over an ``n_subjects`` sample (built first, untimed)."""
     from defacebench.sample import SampleParams, make_sample_dataset
 
-    root = make_sample_dataset(work / "sample-f", SampleParams(n_subjects=p.memory_subjects, seed=p.memory_seed))
+    tag = f"n{n_subjects}"
+    root = make_sample_dataset(work / f"sample-{tag}", SampleParams(n_subjects=n_subjects, seed=p.memory_seed))
     n_vol, vol_bytes = volumes_float32_bytes(root)
-    m = measure_process(run_argv(root, work / "results-f", "mem", dict(p.memory_plugins), p.sample_bootstrap),
-                        _env(work / "cache-f", p.extra_env))
-    _check(m, "100-subject run")
+    m = measure_process(run_argv(root, work / f"results-{tag}", "mem", dict(p.memory_plugins), p.sample_bootstrap),
+                        _env(work / f"cache-{tag}", p.extra_env))
+    _check(m, f"{n_subjects}-subject run")
+    return MemoryRun(n_subjects, n_vol, vol_bytes / 2**20, m)
+
+
+def measure_memory(p: BenchParams, work: Path) -> list[Figure]:
+    """Item f: peak RSS and wall time over ``memory_subjects`` subjects, against the same run over
+    ``memory_reference_subjects``: if volumes were held all at once, the peak would grow by at
+    least the growth of the volumes' total size."""
+    ref = memory_run(p, work, p.memory_reference_subjects)
+    big = memory_run(p, work, p.memory_subjects)
     restricted = " ".join(f"--{k} {v}" for k, v in p.memory_plugins)
-    return [Figure("f", f"{p.memory_subjects}-subject run (s, wall / CPU)", f"{m.seconds:.1f} / {m.cpu_seconds:.1f}",
-                   f"cold cache; {restricted}; mean load {m.mean_load:.1f}"),
-            Figure("f", "peak RSS, process tree sum (MiB)", f"{m.tree_peak_mib:.0f}", "psutil, polled every 0.1 s"),
-            Figure("f", "peak RSS, largest single process (MiB)", f"{m.largest_process_mib:.0f}"),
-            Figure("f", f"all {n_vol} volumes as float32 (MiB)", f"{vol_bytes / 2**20:.0f}",
-                   f"tree peak / volumes = {m.tree_peak_mib / (vol_bytes / 2**20):.2f}")]
+    rows = []
+    for r in (ref, big):
+        m = r.measure
+        rows += [Figure("f", f"{r.n_subjects}-subject run (s, wall / CPU)", f"{m.seconds:.1f} / {m.cpu_seconds:.1f}",
+                        f"cold cache; {restricted}; mean load {m.mean_load:.1f}"),
+                 Figure("f", f"{r.n_subjects} subjects: peak RSS, tree sum / largest process (MiB)",
+                        f"{m.tree_peak_mib:.0f} / {m.largest_process_mib:.0f}", "psutil, polled every 0.1 s"),
+                 Figure("f", f"{r.n_subjects} subjects: all {r.n_volumes} volumes as float32 (MiB)",
+                        f"{r.volumes_mib:.0f}")]
+    growth = (big.measure.tree_peak_mib - ref.measure.tree_peak_mib) / (big.volumes_mib - ref.volumes_mib)
+    return rows + [Figure("f", "peak growth / volume growth", f"{growth:.3f}",
+                          "1.0 or more would mean the volumes accumulate in memory")]
 
 
 # ------------------------------------------------------------------------------------------- a2: matrix
@@ -294,7 +330,8 @@ def face_items(n: int, seed: int = 0) -> list:
                                                                           head.affine))[0].image
     face = best_face(DlibHog().detect(image))
     if face is None:
-        raise RuntimeError("dlib_hog found no face on the frontal render of the sample head")
+        raise BenchmarkError("dlib_hog found no face on the frontal surface render of the sample head "
+                             "(defacebench.sample_face.base_head): check the surface renderer and dlib_hog")
     rng = np.random.default_rng(seed)
     return [(np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8), face) for _ in range(n)]
 
