@@ -101,7 +101,8 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
         shutil.copyfile(cached_plot, plot)
     montage = _montage(run, cid, ids, outdir) if run.config.images else None
     row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc["labels"], montage=montage,
-                                         plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"])
+                                         plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"],
+                                         brain_dice=qc["brain_dice_median"])
     return ConfigOutcome(cid, row, outdir, evaluation, failures, embeddings)
 
 

@@ -79,7 +79,7 @@ def _sort_keys(row: LeaderboardRow) -> list[str]:
 
     return [row.config_id, num(row.n), num(row.rank1), num(row.rank5), num(row.roc_auc), num(row.eer),
             num(row.detection_rate), num(row.privacy_gain), " ".join(f"{k}:{v}" for k, v in row.qc.items()),
-            num(row.failure_rate), row.status]
+            num(row.brain_dice), num(row.failure_rate), row.status]
 
 
 def _image_cell(path: Path | None, run_dir: Path, alt: str, images: bool) -> str:

@@ -46,6 +46,7 @@ class LeaderboardRow:
     privacy_gain: float | None = None
     qc: Mapping[str, int] = field(default_factory=dict)
     failure_rate: float | None = None
+    brain_dice: float | None = None
     status: str = "ok"
     montage: Path | None = None
     plot: Path | None = None
@@ -100,13 +101,14 @@ class LeaderboardRow:
         names = _parts(config_id, {**extra, **parts})
         ci = metrics.get("ci") or {}
         failure_rate = parts.get("failure_rate", extra.get("failure_rate"))
+        brain_dice = parts.get("brain_dice", (extra.get("qc") or {}).get("brain_dice_median"))
         if failure_rate is None and qc:
             failure_rate = qc.get("failed", 0) / max(sum(qc.values()), 1)
         return cls(
             config_id=config_id, **names, n=int(metrics.get("n") or 0),
             rank1=metrics.get("rank1"), rank1_ci=_pair(ci.get("rank1")), rank5=metrics.get("rank5"),
             roc_auc=metrics.get("roc_auc"), roc_auc_ci=_pair(ci.get("roc_auc")), eer=metrics.get("eer"),
-            detection_rate=metrics.get("detection_rate"), qc=qc, failure_rate=failure_rate,
+            detection_rate=metrics.get("detection_rate"), qc=qc, failure_rate=failure_rate, brain_dice=brain_dice,
             status=str(parts.get("status", extra.get("status", "ok"))),
             montage=Path(montage) if montage else None, plot=Path(plot) if plot else None,
             identified_ids=tuple(str(i) for i in metrics.get("identified_at_rank1") or ()),
@@ -161,14 +163,14 @@ def qc_text(qc: Mapping[str, int]) -> str:
 
 
 MD_HEADERS = ["config", "n", "rank-1 [95% CI]", "rank-5", "ROC AUC [95% CI]", "EER", "detection",
-              "privacy gain", "QC", "failure rate", "status"]
+              "privacy gain", "QC", "brain Dice", "failure rate", "status"]
 
 
 def markdown_cells(row: LeaderboardRow) -> list[str]:
     """The Markdown/HTML display cells of a row (same order as :data:`MD_HEADERS`)."""
     return [row.config_id, str(row.n), _fmt(row.rank1, row.rank1_ci), _fmt(row.rank5),
             _fmt(row.roc_auc, row.roc_auc_ci), _fmt(row.eer), _fmt(row.detection_rate),
-            _fmt(row.privacy_gain), qc_text(row.qc), _fmt(row.failure_rate), row.status]
+            _fmt(row.privacy_gain), qc_text(row.qc), _fmt(row.brain_dice), _fmt(row.failure_rate), row.status]
 
 
 def csv_text(rows: list[LeaderboardRow]) -> str:
@@ -176,7 +178,7 @@ def csv_text(rows: list[LeaderboardRow]) -> str:
     labels = sorted({k for r in rows for k in r.qc})
     header = ["config_id", *PARTS, "n", "rank1", "rank1_lo", "rank1_hi", "rank5", "roc_auc", "roc_auc_lo",
               "roc_auc_hi", "eer", "detection_rate", "privacy_gain", *(f"qc_{k}" for k in labels),
-              "failure_rate", "status", "montage", "plot"]
+              "brain_dice", "failure_rate", "status", "montage", "plot"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -184,7 +186,7 @@ def csv_text(rows: list[LeaderboardRow]) -> str:
         r1, auc = r.rank1_ci or (None, None), r.roc_auc_ci or (None, None)
         values = [r.config_id, r.defacer, r.renderer, r.detector, r.recognizer, r.n, r.rank1, *r1, r.rank5,
                   r.roc_auc, *auc, r.eer, r.detection_rate, r.privacy_gain, *(r.qc.get(k, 0) for k in labels),
-                  r.failure_rate, r.status, r.montage or "", r.plot or ""]
+                  r.brain_dice, r.failure_rate, r.status, r.montage or "", r.plot or ""]
         writer.writerow(["" if v is None else v for v in values])
     return buf.getvalue()
 
