@@ -189,3 +189,36 @@ def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, t
     assert gated.returncode == 1, gated.stdout
     assert QUICKSHEAR in gated.stdout and "rank1" in gated.stdout
     assert CONTROL not in gated.stdout.split("regression(s)")[-1]
+
+
+def test_bad_subject_and_failing_defacer_are_recorded_not_fatal(cold_run, tiny_sample, tmp_path):
+    """A subject with a corrupt DICOM slice is a recorded dataset failure naming the file; a defacer
+    that fails on every volume gives failure rows and QC label `failed`; the run goes on."""
+    base, _ = cold_run
+    dataset = tmp_path / "data"
+    shutil.copytree(tiny_sample, dataset)
+    broken = sorted((dataset / "002" / "scan").iterdir())[5]
+    broken.write_bytes(broken.read_bytes()[:300])  # truncated: header without pixel data
+    tool = tmp_path / "bin" / "always_fails"
+    tool.parent.mkdir()
+    tool.write_text(f"#!{sys.executable}\nimport sys\nsys.stderr.write('always_fails: cannot find the face\\n')\n"
+                    "sys.exit(4)\n")
+    tool.chmod(0o755)
+    toml = tmp_path / "defacebench.toml"
+    toml.write_text(f'[defacers.always_fails]\ncommand = "{tool} {{input}} {{output}}"\n')
+    out = _cli(["--plugins-file", str(toml), "run", "--dataset", str(dataset), "--results", str(tmp_path / "runs"),
+                "--run-id", "bad", "--defacers", "none,always_fails", *ATTACKER, "--n-bootstrap", "200",
+                "--calibration", "1.0"],  # 3 subjects remain: too few to hold any out
+               cache=base / "cache")
+    assert out.returncode == 0, out.stdout + out.stderr
+    run_dir = tmp_path / "runs" / "bad"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    failure = next(f for f in manifest["dataset_failures"] if f["subject_id"] == "002")
+    assert broken.name in failure["error"] and failure["stage"] == "convert"
+    assert len(manifest["dataset"]["subjects"]) == N_SUBJECTS - 1
+    metrics = json.loads((run_dir / "always_fails-surface-dlib_hog-dlib_resnet" / "metrics.json").read_text())
+    assert metrics["n"] == N_SUBJECTS - 1 and metrics["rank1"] == 0.0
+    assert metrics["extra"]["qc"]["labels"] == {"failed": N_SUBJECTS - 1}
+    rows = metrics["extra"]["failures"]
+    assert len(rows) == N_SUBJECTS - 1 and all("exit code 4" in r["error"] and "cannot find the face" in r["error"]
+                                               for r in rows)
