@@ -81,9 +81,24 @@ def _plugin_identity(plugin) -> dict:
     from dataclasses import is_dataclass
 
     params = asdict(plugin.params) if is_dataclass(plugin.params) else repr(plugin.params)
-    return {"name": plugin.name, "version": str(plugin.version),
+    return {"name": plugin.name, "version": str(plugin.version), "tool_version": _tool_version(plugin),
             "params": json.loads(json.dumps(params, sort_keys=True, default=str)),
             "params_type": type(plugin.params).__qualname__}
+
+
+_TOOL_VERSIONS: dict[tuple[str, int], str] = {}
+
+
+def _tool_version(plugin) -> str:
+    """The external tool's version (FSL, AFNI, pydeface) for wrappers that expose ``tool_version()``,
+    asked once per process: upgrading the tool must recompute its defacings."""
+    getter = getattr(plugin, "tool_version", None)
+    if not callable(getter):
+        return ""
+    key = (plugin.name, id(plugin))
+    if key not in _TOOL_VERSIONS:
+        _TOOL_VERSIONS[key] = str(getter())
+    return _TOOL_VERSIONS[key]
 
 
 def _read_json(path: Path) -> dict:
