@@ -9,8 +9,6 @@ at a glance what the attacker saw; "no face" is written on images without a kept
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .contracts import Face
+from .fsutil import atomic_write_bytes
 from .images import as_rgb
 
 THUMB_PX = 256
@@ -111,16 +110,10 @@ def montage_image(rows: Sequence[MontageRow], rows_per_column: int = ROWS_PER_CO
 
 def write_montage(path: Path, rows: Sequence[MontageRow]) -> Path:
     """Write the montage PNG atomically (temp file in the same folder, then rename)."""
+    import io
+
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        Image.fromarray(montage_image(rows)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    buf = io.BytesIO()
+    Image.fromarray(montage_image(rows)).save(buf, format="PNG")
+    return atomic_write_bytes(Path(path), buf.getvalue())

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from ..fsutil import atomic_write_text
 
 REPORT_NAME = "conversion_report.json"
 
@@ -57,10 +57,7 @@ def _map(tasks: list, kind: str) -> list[tuple[bool, object]]:
 
 def write_report(path: Path, report: dict) -> None:
     """Write the JSON report atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(report, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(report, indent=2))
 
 
 def run(args: argparse.Namespace) -> int:
