@@ -161,33 +161,19 @@ def config_params(state: BenchSession) -> list:
     cannot run here (or failed to load)."""
     registry = state.registry
     names = {kind: registry.names(kind) for kind in KINDS}
-    broken = {(p.kind, p.name): p for p in registry.problems}
-    for (kind, name) in broken:
-        names[kind] = sorted(set(names[kind]) | {name}, key=lambda n: (n != "none", n))
+    for problem in registry.problems:  # broken plugins still get (skipped) ids
+        names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != "none", n))
     try:
         configs = product(names, dict(state.run_config.restrict))
     except DefacebenchError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    reasons = _availability(registry, names, broken)
+    reasons = registry.unavailable_reasons()
     params = []
     for cid in configs:
         why = [reasons[(kind, name)] for kind, name in zip(KINDS, cid.parts) if reasons[(kind, name)]]
         marks = [pytest.mark.skip(reason="; ".join(why))] if why else []
         params.append(pytest.param(cid, id=str(cid), marks=marks))
     return params
-
-
-def _availability(registry, names: dict, broken: dict) -> dict:
-    reasons = {}
-    for kind, plugin_names in names.items():
-        for name in plugin_names:
-            if (kind, name) in broken:
-                p = broken[(kind, name)]
-                reasons[(kind, name)] = f"{kind[:-1]} {name} failed to load ({p.source}): {p.error}"
-                continue
-            avail = registry.get(kind, name).available()
-            reasons[(kind, name)] = "" if avail.ok else f"{kind[:-1]} {name}: {avail.reason}"
-    return reasons
 
 
 def skip_slow(config: pytest.Config, items: list[pytest.Item]) -> None:

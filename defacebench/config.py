@@ -33,14 +33,6 @@ class ConfigId:
     def parts(self) -> tuple[str, str, str, str]:
         return (self.defacer, self.renderer, self.detector, self.recognizer)
 
-    @property
-    def attacker(self) -> tuple[str, str, str]:
-        """The attacker's part (renderer, detector, recognizer): rows with equal attackers compare."""
-        return (self.renderer, self.detector, self.recognizer)
-
-    def with_defacer(self, defacer: str) -> "ConfigId":
-        return ConfigId(defacer, self.renderer, self.detector, self.recognizer)
-
     @classmethod
     def parse(cls, text: str) -> "ConfigId":
         parts = text.split("-")

@@ -75,8 +75,8 @@ def build_manifest(*, run_config, registry, statuses: dict, run=None) -> dict:
         "plugins": plugin_records(registry),
         "configurations": statuses,
     }
-    if run is not None and "dataset" in run._memo:
-        split = run._memo.get("split")
+    if run is not None and run.started:
+        split = run.split_if_made()
         manifest.update({
             "run_dir": str(run.run_dir),
             "dataset": {"path": str(run.config.dataset), "fingerprint": run.dataset.fingerprint(),
@@ -86,7 +86,7 @@ def build_manifest(*, run_config, registry, statuses: dict, run=None) -> dict:
             "dataset_failures": [f.__dict__ for f in run.dataset_failures()],
             "split": None if split is None else {"seed": split.seed, "calibration_ids": list(split.calibration_ids),
                                                  "heldout_ids": list(split.heldout_ids)},
-            "executor": run.executor.describe() if run._executor is not None else None,
+            "executor": run.executor_description(),
             "embeddings_computed": run.embeddings_computed,
             "embeddings_per_configuration": {cid: o.embeddings for cid, o in run.outcomes.items()},
             "seconds": {cid: round(o.seconds, 2) for cid, o in run.outcomes.items()},

@@ -106,6 +106,19 @@ class BenchmarkRun:
             self._executor.__exit__(None, None, None)
             self._executor = None
 
+    @property
+    def started(self) -> bool:
+        """True once the dataset has been read (a session that only skipped never reads it)."""
+        return "dataset" in self._memo
+
+    def split_if_made(self):
+        """The run's split, or None when no configuration needed it yet."""
+        return self._memo.get("split")
+
+    def executor_description(self) -> dict | None:
+        """The executor's ``describe()``, or None when every stage came from the cache."""
+        return self._executor.describe() if self._executor is not None else None
+
     def plugin(self, kind: str, name: str):
         return self.env.plugin(kind, name)
 

@@ -77,6 +77,18 @@ class Registry:
         return [self.entries[kind][n] for n in self.names(kind)]
 
 
+    def unavailable_reasons(self) -> dict[tuple[str, str], str]:
+        """(kind, name) -> why the plugin cannot run here ("" when it can), for every plugin
+        including those that failed to load, so a configuration is skipped with its reason."""
+        reasons = {(p.kind, p.name): f"{p.kind[:-1]} {p.name} failed to load ({p.source}): {p.error}"
+                   for p in self.problems}
+        for kind, found in self.entries.items():
+            for name, entry in found.items():
+                avail = entry.plugin.available()
+                reasons[(kind, name)] = "" if avail.ok else f"{kind[:-1]} {name}: {avail.reason}"
+        return reasons
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")

@@ -65,13 +65,12 @@ def run(args: argparse.Namespace) -> int:
     registry = load_registry(cfg.plugins_file)
     names = {kind: registry.names(kind) for kind in KINDS}
     configs = product(names, dict(cfg.restrict))
-    unavailable = {(k, n): registry.get(k, n).available() for k in KINDS for n in names[k]}
+    reasons = registry.unavailable_reasons()
     statuses: dict[str, dict] = {}
     bench = BenchmarkRun(cfg)
     try:
         for cid in configs:
-            why = [f"{k[:-1]} {n}: {unavailable[(k, n)].reason}" for k, n in zip(KINDS, cid.parts)
-                   if not unavailable[(k, n)].ok]
+            why = [reasons[(k, n)] for k, n in zip(KINDS, cid.parts) if reasons[(k, n)]]
             if why:
                 statuses[str(cid)] = {"status": "skipped", "reason": "; ".join(why)}
                 continue
