@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from defacebench.benchplugin import BenchSession, add_options, config_params, skip_slow
+from defacebench.pytest_plugin import BenchSession, add_options, config_params, skip_slow
 
 _STATE = pytest.StashKey[BenchSession]()
 
@@ -31,7 +31,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def benchmark_run(pytestconfig: pytest.Config):
-    """The session's :class:`defacebench.pipeline.BenchmarkRun` (dataset prepared on first use)."""
+    """The session's :class:`defacebench.run.pipeline.BenchmarkRun` (dataset prepared on first use)."""
     state = pytestconfig.stash[_STATE]
     yield state.run()
 

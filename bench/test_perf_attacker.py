@@ -16,14 +16,14 @@ import pytest
 
 from defacebench.contracts import Volume
 from defacebench.metrics import DistanceMatrix
-from defacebench.montage import best_face
+from defacebench.report.montage import best_face
 
 VIEWS = ((0, 0), (8, 0), (-8, 0), (0, 6), (0, -6))
 
 
 @lru_cache(maxsize=1)
 def _head() -> Volume:
-    from defacebench.sample_face import base_head
+    from defacebench.data.sample_face import base_head
 
     base = base_head(2.0)
     return Volume(base.hu.astype(np.float32), base.affine)
@@ -44,8 +44,8 @@ def _big_head() -> Volume:
 @lru_cache(maxsize=4)
 def _faces(n: int) -> tuple[list, list]:
     """Gallery and probe (image, face) lists of n items: renders of a few views with pixel noise."""
-    from recognizers.dlib_detectors import DlibHog
-    from recognizers.surface import SurfaceParams, SurfaceRenderer
+    from recognizers.detect.dlib import DlibHog
+    from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 
     views = [v.image for v in SurfaceRenderer(SurfaceParams(views=VIEWS)).render(_head())]
     rng = np.random.default_rng(0)
@@ -84,7 +84,7 @@ def _matrix_stage(benchmark, n: int, loop_rows: int | None = None) -> float:
     ``loop_rows``: time the per-pair loop on that many gallery rows (all probes) and scale to n
     rows (the loop's cost is the same for every row), so N = 50 takes ~1 min instead of ~10.
     """
-    from recognizers.dlib_resnet import DlibResnet
+    from recognizers.embed.dlib_resnet import DlibResnet
 
     rec = DlibResnet()
     if not rec.available().ok:
@@ -121,7 +121,7 @@ def test_perf_matrix_stage_n50(benchmark):
 @pytest.mark.slow
 def test_perf_render_512x512x300(benchmark):
     """Surface render of one frontal view of a 512 x 512 x 300 volume (target <= 1 s on one core)."""
-    from recognizers.surface import SurfaceRenderer
+    from recognizers.render.surface import SurfaceRenderer
 
     big, renderer = _big_head(), SurfaceRenderer()
     renderer.render(big)  # warm: imports and first-touch of the array

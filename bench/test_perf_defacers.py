@@ -35,7 +35,7 @@ DEFACERS = [
 @pytest.fixture(scope="module")
 def sample_head(tmp_path_factory) -> Path:
     """One acquisition of a 1-subject sample dataset (same generator and voxel size as the default)."""
-    from defacebench.sample import SampleParams, make_sample_dataset, nifti_copy_path
+    from defacebench.data.sample import SampleParams, make_sample_dataset, nifti_copy_path
 
     root = make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=1))
     return nifti_copy_path(root, "001", "scan")

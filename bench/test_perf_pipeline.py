@@ -49,7 +49,7 @@ def _record(benchmark, **info) -> None:
 @pytest.fixture(scope="module")
 def small_sample(tmp_path_factory) -> Path:
     """A 2-subject sample dataset (2 mm series, 4 acquisitions) in a temp folder."""
-    from defacebench.sample import SampleParams, make_sample_dataset
+    from defacebench.data.sample import SampleParams, make_sample_dataset
 
     return make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=2, seed=3))
 
@@ -74,7 +74,7 @@ N = 200
 @pytest.fixture(scope="module")
 def matrix_items():
     """2N real render crops (one head, per-item pixel noise) and a loaded DlibResnet."""
-    from recognizers.dlib_resnet import DlibResnet
+    from recognizers.embed.dlib_resnet import DlibResnet
 
     items = B.face_items(2 * N)
     rec = DlibResnet()

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from defacebench.cache import Cache
-from defacebench.executors import make_executor
+from defacebench.run.cache import Cache
+from defacebench.run.executors import make_executor
 
 
 @dataclasses.dataclass(frozen=True)

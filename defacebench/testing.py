@@ -26,8 +26,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .contracts import METRICS, PROTOCOLS, Availability, DefaceResult, Face, View, Volume, check_name
-from .errors import DefacebenchError
+from defacebench.contracts import METRICS, PROTOCOLS, Availability, DefaceResult, Face, View, Volume, check_name
+from defacebench.errors import DefacebenchError
 
 Check = Callable[[object, Path], None]
 

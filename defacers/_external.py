@@ -23,7 +23,7 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.errors import DefaceError
-from defacebench.tools import ToolRun, which
+from defacebench.plugins.tools import ToolRun, which
 
 REMOVED_MASK_NAME = "removed_mask.nii.gz"
 

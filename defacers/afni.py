@@ -3,7 +3,7 @@
 ``@afni_refacer_run -input <in> -mode_all -prefix <P>`` writes all three results at once
 (``P.deface``, ``P.reface``, ``P.reface_plus``), the face masks (``P.face``, ``P.face_plus``) and a
 ``P_QC/`` folder. The run is shared: it happens in a cache folder keyed by the input's content hash,
-the AFNI version and the command (under ``defacebench.cache.default_cache_dir()/afni_refacer`` unless
+the AFNI version and the command (under ``defacebench.run.cache.default_cache_dir()/afni_refacer`` unless
 ``cache_dir`` says otherwise), built in a temp folder and renamed into place atomically, so whichever
 of the three plugins runs first pays for it and the other two reuse it. A failed run is not cached.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from defacebench.contracts import Availability, DefaceResult
 from defacebench.errors import DefaceError
-from defacebench.tools import check_run, run_tool, tool_version, which
+from defacebench.plugins.tools import check_run, run_tool, tool_version, which
 from defacers._external import (
     check_grid, find_nifti, join_logs, nifti_suffix, require_nifti, stage_input, write_removed_mask,
 )
@@ -54,7 +54,7 @@ def refacer_argv(params: AfniParams, input_name: str) -> list[str]:
 
 def shared_run(volume_path: Path, params: AfniParams) -> tuple[Path, dict]:
     """The shared ``@afni_refacer_run`` folder for ``volume_path`` (run now if not cached) and its record."""
-    from defacebench.cache import Cache, default_cache_dir, file_hash
+    from defacebench.run.cache import Cache, default_cache_dir, file_hash
 
     if not Path(volume_path).is_file():
         raise DefaceError(f"{volume_path}: input volume not found. Fix: check the path.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from defacebench.contracts import Availability, DefaceResult
-from defacebench.tools import check_run, run_tool, which
+from defacebench.plugins.tools import check_run, run_tool, which
 from defacers._external import check_grid, find_nifti, join_logs, require_nifti, stage_input, write_removed_mask
 
 

@@ -6,7 +6,7 @@
   FSL ``flirt`` and refuses to run without ``FSLDIR``.
 - ``pydeface_ants`` (:class:`PydefaceAnts`): the same template (``data/mean_reg2mean.nii.gz``) and face
   mask (``data/facemask.nii.gz``) shipped with pydeface; the affine template -> subject registration is
-  done by antspyx instead of FLIRT (see :mod:`defacebench.registration`, including the HU -> T1-like
+  done by antspyx instead of FLIRT (see :mod:`defacebench.anatomy.registration`, including the HU -> T1-like
   mapping used on CT); the mask is warped with nearest neighbour and applied as pydeface applies it:
   the image is multiplied by it, so removed voxels become 0 (water on CT: use a cleanup policy).
 """
@@ -24,8 +24,8 @@ import numpy as np
 
 from defacebench.contracts import Availability, DefaceResult
 from defacebench.errors import DefaceError
-from defacebench.registration import CtToT1Params, RegistrationParams, keep_mask_for
-from defacebench.tools import check_run, run_tool, which
+from defacebench.anatomy.registration import CtToT1Params, RegistrationParams, keep_mask_for
+from defacebench.plugins.tools import check_run, run_tool, which
 from defacers._external import (
     check_grid, find_executable, join_logs, require_nifti, stage_input, write_removed_mask,
 )
@@ -106,7 +106,7 @@ class PydefaceAntsParams:
 
     ``threads``: ITK threads of the registration (1 = deterministic). ``spare_brain`` (off by default,
     so the method stays pydeface's): never remove voxels of the CT brain mask
-    (:func:`defacebench.brainmask.ct_brain_mask`). On the sample dataset pydeface's own mask reaches
+    (:func:`defacebench.anatomy.brainmask.ct_brain_mask`). On the sample dataset pydeface's own mask reaches
     0.5-1 % of the HU brain mask at the anterior skull base, with any registration quality.
     """
 
@@ -173,7 +173,7 @@ class PydefaceAnts:
 
     def _spare_brain(self, img: nib.Nifti1Image, data: np.ndarray, keep: np.ndarray) -> int:
         """Set ``keep`` to 1 on the CT brain mask (in place); return how many voxels that spared."""
-        from defacebench.brainmask import ct_brain_mask
+        from defacebench.anatomy.brainmask import ct_brain_mask
         from defacebench.contracts import Volume
 
         can = nib.as_closest_canonical(nib.Nifti1Image(data, img.affine))

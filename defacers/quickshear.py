@@ -1,7 +1,7 @@
 """``quickshear``: the quickshear package's shearing plane, with a brain mask derived from the CT itself.
 
 quickshear (Schimke & Hale 2011) needs a brain mask. MRI pipelines take it from a skull stripper; on
-CT it follows from HU (:func:`defacebench.brainmask.ct_brain_mask`: soft tissue 0..80 HU inside the
+CT it follows from HU (:func:`defacebench.anatomy.brainmask.ct_brain_mask`: soft tissue 0..80 HU inside the
 skull, largest component). quickshear then finds the lower convex hull of the brain's sagittal
 profile and zeroes everything below the plane ``buffer_vox`` voxels in front of/under it.
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from scipy import ndimage
 
-from defacebench.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask
+from defacebench.anatomy.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask
 from defacebench.contracts import Availability, DefaceResult, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask

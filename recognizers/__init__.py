@@ -1,6 +1,6 @@
 """The attacker's plugins: renderers, face detectors and face recognizers (embedders).
 
-Renderers: ``surface`` (first-hit skin isosurface, recognizers.surface) and ``vtk_volume`` (the
+Renderers: ``surface`` (first-hit skin isosurface, recognizers.render.surface) and ``vtk_volume`` (the
 seed study's VTK volume render). Detectors: ``dlib_hog``, ``dlib_cnn``, ``opencv_haar``,
 ``retinaface`` and deepface's backends (``deepface_*``). Recognizers: ``dlib_resnet`` and
 deepface's models (``deepface_vggface``, ``deepface_facenet512``, ``deepface_arcface``,

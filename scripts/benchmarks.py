@@ -112,8 +112,8 @@ def timed(fn, *args):
 
 def sample_acquisitions(n: int, root: Path | None = None) -> list:
     """The first ``n`` DICOM acquisitions of the sample dataset (default sample unless ``root``)."""
-    from defacebench.dataset import discover
-    from defacebench.sample import sample_dataset
+    from defacebench.data.dataset import discover
+    from defacebench.data.sample import sample_dataset
 
     ds = discover(root or sample_dataset())
     acqs = [a for s in ds.subjects for a in s.acquisitions if a.kind == "dicom"]
@@ -122,7 +122,7 @@ def sample_acquisitions(n: int, root: Path | None = None) -> list:
 
 def time_conversion(acqs: list, converter: str, out_dir: Path) -> list[Timing]:
     """Wall and CPU seconds of ``convert_acquisition`` per series with ``converter`` (one call each)."""
-    from defacebench.convert import ConversionParams, convert_acquisition
+    from defacebench.data.convert import ConversionParams, convert_acquisition
 
     params = ConversionParams(converter=converter)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +234,7 @@ def measure_sample_run(p: BenchParams, work: Path) -> list[Figure]:
     """Item e: the default sample run, cold (empty cache) then warm (same cache, same command)."""
     plugins = {"defacers": p.sample_defacers, "renderers": p.sample_renderers,
                "detectors": p.sample_detectors, "recognizers": p.sample_recognizers}
-    from defacebench.sample import sample_dataset
+    from defacebench.data.sample import sample_dataset
 
     sample_dataset()  # the dataset is an input, built (or found) before timing
     env = _env(work / "cache-e", p.extra_env)
@@ -282,7 +282,7 @@ class MemoryRun:
 
 def memory_run(p: BenchParams, work: Path, n_subjects: int) -> MemoryRun:
     """A cold-cache run of the restricted plugins over an ``n_subjects`` sample (built first, untimed)."""
-    from defacebench.sample import SampleParams, make_sample_dataset
+    from defacebench.data.sample import SampleParams, make_sample_dataset
 
     tag = f"n{n_subjects}"
     root = make_sample_dataset(work / f"sample-{tag}", SampleParams(n_subjects=n_subjects, seed=p.memory_seed))
@@ -319,11 +319,11 @@ def measure_memory(p: BenchParams, work: Path) -> list[Figure]:
 def face_items(n: int, seed: int = 0) -> list:
     """``n`` (image, Face) items: a real surface render of the sample head, dlib_hog's face, and
     per-item pixel noise (so no two inputs are identical; the network's cost does not depend on it)."""
-    from defacebench.montage import best_face
-    from defacebench.sample_face import base_head
+    from defacebench.report.montage import best_face
+    from defacebench.data.sample_face import base_head
     from defacebench.contracts import Volume
-    from recognizers.dlib_detectors import DlibHog
-    from recognizers.surface import SurfaceParams, SurfaceRenderer
+    from recognizers.detect.dlib import DlibHog
+    from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 
     head = base_head(2.0)
     image = SurfaceRenderer(SurfaceParams(views=((0, 0),))).render(Volume(head.hu.astype(np.float32),
@@ -331,7 +331,7 @@ def face_items(n: int, seed: int = 0) -> list:
     face = best_face(DlibHog().detect(image))
     if face is None:
         raise BenchmarkError("dlib_hog found no face on the frontal surface render of the sample head "
-                             "(defacebench.sample_face.base_head): check the surface renderer and dlib_hog")
+                             "(defacebench.data.sample_face.base_head): check the surface renderer and dlib_hog")
     rng = np.random.default_rng(seed)
     return [(np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8), face) for _ in range(n)]
 
@@ -355,7 +355,7 @@ def per_pair(rec, gallery: list, probe: list, pairs: list[tuple[int, int]]) -> n
 def measure_matrix(p: BenchParams, work: Path) -> list[Figure]:
     """Item a2: embed-once vs per-pair loop for N = ``matrix_n``; the loop timed on ``matrix_pairs``
     random pairs and extrapolated linearly to N^2 pairs."""
-    from recognizers.dlib_resnet import DlibResnet
+    from recognizers.embed.dlib_resnet import DlibResnet
 
     n = p.matrix_n
     items = face_items(2 * n, p.seed)

@@ -1,6 +1,6 @@
 """Shared test data of the attacker tests: real renders of a synthetic CT head, made once per session.
 
-The head is the data part's HU version of pydeface's template (``defacebench.sample_face``,
+The head is the data part's HU version of pydeface's template (``defacebench.data.sample_face``,
 2 mm voxels, non-cubic grid); a second "identity" comes from its anisotropic rescaling. Other test
 modules import the cached helpers from here (pytest puts tests/ on sys.path).
 """
@@ -19,7 +19,7 @@ VIEWS = ((0, 0), (15, 0), (-15, 0), (0, 10), (0, -10))
 @lru_cache(maxsize=None)
 def head_volume(scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Volume:
     """The synthetic CT head (HU, RAS affine); ``scale`` stretches it per axis (another identity)."""
-    from defacebench.sample_face import base_head
+    from defacebench.data.sample_face import base_head
 
     base = base_head(2.0)
     affine = np.diag([*scale, 1.0]) @ base.affine
@@ -29,7 +29,7 @@ def head_volume(scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Volume:
 @lru_cache(maxsize=None)
 def renders(scale: tuple[float, float, float] = (1.0, 1.0, 1.0), views=VIEWS) -> tuple[np.ndarray, ...]:
     """Surface renders (512 px RGB) of :func:`head_volume` under ``views`` (yaw, pitch)."""
-    from recognizers.surface import SurfaceParams, SurfaceRenderer
+    from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 
     out = SurfaceRenderer(SurfaceParams(views=tuple(views))).render(head_volume(scale))
     return tuple(v.image for v in out)
@@ -38,8 +38,8 @@ def renders(scale: tuple[float, float, float] = (1.0, 1.0, 1.0), views=VIEWS) ->
 @lru_cache(maxsize=None)
 def hog_faces(scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[Face | None, ...]:
     """The best dlib_hog face of each render of :func:`renders` (None where none was found)."""
-    from defacebench.montage import best_face
-    from recognizers.dlib_detectors import DlibHog
+    from defacebench.report.montage import best_face
+    from recognizers.detect.dlib import DlibHog
 
     hog = DlibHog()
     return tuple(best_face(hog.detect(img)) for img in renders(scale))

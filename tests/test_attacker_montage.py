@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from defacebench.contracts import Face
-from defacebench.montage import THUMB_PX, MontageRow, best_face, write_montage
+from defacebench.report.montage import THUMB_PX, MontageRow, best_face, write_montage
 
 
 def test_best_face_rules():
@@ -37,7 +37,7 @@ def test_montage_draws_boxes_and_marks_failures(tmp_path):
 
 def test_many_subjects_fill_columns():
     """20 subjects: 8 rows per column, 3 column pairs."""
-    from defacebench.montage import LABEL_PX, ROWS_PER_COLUMN, montage_image
+    from defacebench.report.montage import LABEL_PX, ROWS_PER_COLUMN, montage_image
 
     img = np.full((64, 64, 3), 90, np.uint8)
     rows = [MontageRow(str(i), img, None, img, None) for i in range(20)]

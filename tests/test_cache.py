@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from defacebench.cache import (COMPLETE_MARKER, Cache, CacheInfo, StageInfo, default_cache_dir,
+from defacebench.run.cache import (COMPLETE_MARKER, Cache, CacheInfo, StageInfo, default_cache_dir,
                                file_hash)
 from defacebench.errors import CacheError, DefaceError
 
@@ -99,7 +99,7 @@ def test_key_is_sha256_hex_and_stable_across_processes() -> None:
     parts = ("deface", StageInfo("render", 3, 4096), {"b": 1, "a": [1.5, None, True]}, np.float32(0.25))
     key = Cache.key(*parts)
     assert len(key) == 64 and int(key, 16) >= 0
-    code = ("import numpy as np; from defacebench.cache import Cache, StageInfo; "
+    code = ("import numpy as np; from defacebench.run.cache import Cache, StageInfo; "
             "print(Cache.key('deface', StageInfo('render', 3, 4096), {'a': [1.5, None, True], 'b': 1}, "
             "np.float32(0.25)))")
     for seed in ("0", "12345"):  # different str hashing must not matter

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from defacebench.cache import Cache
+from defacebench.run.cache import Cache
 from defacebench.cli import cache as cache_cli
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from defacebench.cleanup import CleanupParams, apply_cleanup, removed_voxels, seed_range_cleanup
+from defacebench.anatomy.cleanup import CleanupParams, apply_cleanup, removed_voxels, seed_range_cleanup
 from defacebench.contracts import Volume
 from test_defacer_support import ellipsoid_ct
 

@@ -7,7 +7,7 @@ load are failures, since a built-in must at least import.
 import pytest
 
 from defacebench.contracts import KINDS
-from defacebench.registry import build_registry
+from defacebench.plugins.registry import build_registry
 from defacebench.testing import iter_checks, run_check
 
 REGISTRY = build_registry()

@@ -1,4 +1,4 @@
-"""Tests of DICOM conversion (defacebench.convert + dicomio) with real, small, oblique DICOM series.
+"""Tests of DICOM conversion (defacebench.data.convert + dicomio) with real, small, oblique DICOM series.
 
 Each validation case writes a real malformed series (truncated file, text file, missing slice,
 moved slice, single slice, two series, MR) and asserts the message names the problem.
@@ -14,12 +14,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from defacebench.convert import ConversionParams, convert_acquisition, dcm2niix_executable
-from defacebench.dataset import Acquisition
-from defacebench.dicom_write import SeriesInfo, quantized_hu, write_series
-from defacebench.dicomio import SERIES_RULE
+from defacebench.data.convert import ConversionParams, convert_acquisition, dcm2niix_executable
+from defacebench.data.dataset import Acquisition
+from defacebench.data.dicom_write import SeriesInfo, quantized_hu, write_series
+from defacebench.data.dicomio import SERIES_RULE
 from defacebench.errors import ConversionError
-from defacebench.volume import load_volume
+from defacebench.data.volume import load_volume
 
 CONVERTERS = ["dicom2nifti", pytest.param("dcm2niix", marks=pytest.mark.skipif(
     dcm2niix_executable() is None, reason="dcm2niix binary not installed (pip install dcm2niix)"))]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from defacebench.cli import main
-from defacebench.dicom_write import SeriesInfo, write_series
-from defacebench.volume import load_volume
+from defacebench.data.dicom_write import SeriesInfo, write_series
+from defacebench.data.volume import load_volume
 
 
 def series(folder, key, shape=(6, 5, 4)):

@@ -1,4 +1,4 @@
-"""Tests of dataset discovery (defacebench.dataset) on real folders of real NIfTI and DICOM files."""
+"""Tests of dataset discovery (defacebench.data.dataset) on real folders of real NIfTI and DICOM files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from defacebench.dataset import Acquisition, discover, natural_key
-from defacebench.dicom_write import SeriesInfo, write_series
+from defacebench.data.dataset import Acquisition, discover, natural_key
+from defacebench.data.dicom_write import SeriesInfo, write_series
 from defacebench.errors import DatasetError
 
 

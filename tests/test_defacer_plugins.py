@@ -14,9 +14,9 @@ import pytest
 
 from defacebench.contracts import Defacer, DefaceResult
 from defacebench.errors import DefaceError
-from defacebench.qc import assess
-from defacebench.registration import RegistrationParams, ct_to_t1, is_ct, keep_mask_for
-from defacebench.volume import load_volume
+from defacebench.anatomy.qc import assess
+from defacebench.anatomy.registration import RegistrationParams, ct_to_t1, is_ct, keep_mask_for
+from defacebench.data.volume import load_volume
 from defacers.afni import AfniDeface, AfniReface, AfniRefacePlus
 from defacers.fsl import FslDeface
 from defacers.pydeface import PydefaceAnts, PydefaceAntsParams, PydefaceCli
@@ -165,14 +165,14 @@ def test_spare_brain_option_restores_brain_voxels():
     img = nib.Nifti1Image(vol.data[::-1].copy(), vol.affine @ np.diag([-1.0, 1, 1, 1]))  # stored LAS
     keep = np.zeros(vol.data.shape, np.uint8)
     spared = PydefaceAnts(PydefaceAntsParams(spare_brain=True))._spare_brain(img, np.asarray(img.dataobj), keep)
-    from defacebench.brainmask import ct_brain_mask
+    from defacebench.anatomy.brainmask import ct_brain_mask
 
     brain = ct_brain_mask(vol)[::-1]
     assert spared == brain.sum() and np.array_equal(keep == 1, brain)
 
 
 def test_registered_face_region_lies_where_pydeface_ants_removes(head_path, ants_result, tmp_path):
-    from defacebench.qc import face_region, registered_face_region
+    from defacebench.anatomy.qc import face_region, registered_face_region
 
     region = registered_face_region(head_path, tmp_path, registration=FAST.registration)
     removed = load_volume(ants_result.mask_path).data > 0.5

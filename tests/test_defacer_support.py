@@ -20,9 +20,9 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from defacebench.brainmask import ct_brain_mask, ct_head_mask
+from defacebench.anatomy.brainmask import ct_brain_mask, ct_head_mask
 from defacebench.contracts import Volume
-from defacebench.volume import save_volume
+from defacebench.data.volume import save_volume
 
 
 def rotation_x(deg: float) -> np.ndarray:

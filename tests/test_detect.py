@@ -8,10 +8,10 @@ import pytest
 from test_attacker_data import VIEWS, renders
 
 from defacebench.errors import ImageError, PluginUnavailableError
-from recognizers import deepface_detectors as dd
-from recognizers.dlib_detectors import DlibCnn, DlibHog
-from recognizers.opencv_haar import OpencvHaar
-from recognizers.retinaface import RetinaFace
+from recognizers.detect import deepface as dd
+from recognizers.detect.dlib import DlibCnn, DlibHog
+from recognizers.detect.opencv_haar import OpencvHaar
+from recognizers.detect.retinaface import RetinaFace
 
 ALL = [DlibHog(), DlibCnn(), OpencvHaar(), RetinaFace(), dd.DeepfaceOpencv(), dd.DeepfaceSsd(),
        dd.DeepfaceMtcnn(), dd.DeepfaceYunet(), dd.DeepfaceRetinaface(), dd.DeepfaceDlib()]

@@ -29,7 +29,7 @@ ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers"
 
 @pytest.fixture(scope="module")
 def tiny_sample(tmp_path_factory) -> Path:
-    from defacebench.sample import SampleParams, make_sample_dataset
+    from defacebench.data.sample import SampleParams, make_sample_dataset
 
     return make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=N_SUBJECTS, seed=3))
 

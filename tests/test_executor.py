@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from defacebench.cache import Cache
+from defacebench.run.cache import Cache
 from defacebench.errors import DefaceError
-from defacebench.executors import (DaskExecutor, ExecutorError, LocalExecutor, Outcome, SerialExecutor,
+from defacebench.run.executors import (DaskExecutor, ExecutorError, LocalExecutor, Outcome, SerialExecutor,
                                    make_executor)
-from defacebench.progress import progress_bar, progress_enabled
+from defacebench.util.progress import progress_bar, progress_enabled
 
 ITEMS = list(range(7))
 BAD = 4

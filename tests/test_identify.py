@@ -12,10 +12,10 @@ from test_attacker_data import renders
 
 from defacebench.cli import main
 from defacebench.errors import DatasetError
-from defacebench.identify import identify, scan_images, subject_id_from_name
+from defacebench.run.identify import identify, scan_images, subject_id_from_name
 from defacebench.metrics import DistanceMatrix
-from recognizers.dlib_detectors import DlibHog
-from recognizers.dlib_resnet import DlibResnet
+from recognizers.detect.dlib import DlibHog
+from recognizers.embed.dlib_resnet import DlibResnet
 
 SCALES = {"1": (1.0, 1.0, 1.0), "2": (1.08, 0.94, 1.03), "3": (0.92, 1.08, 1.0),
           "4": (1.1, 1.0, 0.92), "5": (1.0, 0.93, 1.07)}

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from defacebench.errors import ImageError
-from defacebench.images import as_rgb, read_image, write_image
+from defacebench.data.images import as_rgb, read_image, write_image
 
 
 def _png(path, array, mode=None):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from defacebench.errors import DefaceError, PluginsFileError
-from defacebench.plugins_file import load_plugins_file
-from defacebench.registry import build_registry
+from defacebench.plugins.toml import load_plugins_file
+from defacebench.plugins.registry import build_registry
 
 # A stand-in tool that records its argv and copies its input to the output path it is given.
 TOOL = textwrap.dedent("""\

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from defacebench.brainmask import ct_brain_mask, ct_head_mask, dice
+from defacebench.anatomy.brainmask import ct_brain_mask, ct_head_mask, dice
 from defacebench.contracts import Volume
-from defacebench.qc import QCParams, assess, face_region, label_counts, summarize
+from defacebench.anatomy.qc import QCParams, assess, face_region, label_counts, summarize
 from test_defacer_support import ellipsoid_ct, template_ct
 
 

@@ -10,8 +10,8 @@ from test_attacker_data import hog_faces, renders
 
 from defacebench.contracts import Face
 from defacebench.errors import PluginUnavailableError
-from recognizers import deepface_models as dm
-from recognizers.dlib_resnet import DlibResnet
+from recognizers.embed import deepface as dm
+from recognizers.embed.dlib_resnet import DlibResnet
 
 OTHER = (1.08, 0.94, 1.03)  # a second identity: the head rescaled per axis
 
@@ -99,7 +99,7 @@ def test_deepface_dlib_provisions_a_fresh_home(tmp_path, monkeypatch):
     assert dm.DeepfaceDlib().available().ok
     weights = tmp_path / ".deepface" / "weights"
     assert (weights / "dlib_face_recognition_resnet_model_v1.dat").stat().st_size > 1_000_000
-    from recognizers._weights import frm_file
+    from recognizers._backends.weights import frm_file
 
     src = frm_file("dlib_face_recognition_resnet_model_v1.dat")
     assert (weights / src.name).read_bytes()[:4096] == src.read_bytes()[:4096]

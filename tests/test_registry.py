@@ -7,7 +7,7 @@ import pytest
 
 from defacebench.contracts import KINDS, Availability
 from defacebench.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
-from defacebench.registry import build_registry
+from defacebench.plugins.registry import build_registry
 
 
 def test_builtin_control_is_registered_first():

@@ -7,7 +7,7 @@ import pytest
 from test_attacker_data import head_volume, renders
 
 from defacebench.contracts import Volume
-from recognizers.surface import SurfaceParams, SurfaceRenderer, camera_axes, view_id
+from recognizers.render.surface import SurfaceParams, SurfaceRenderer, camera_axes, view_id
 
 
 def _foreground(image: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def test_fixed_physical_scale():
 
 def test_only_the_head_component_is_rendered():
     """A table and a head rest touching the back of the head never enter the frontal image."""
-    from defacebench.sample_face import base_head, head_holder
+    from defacebench.data.sample_face import base_head, head_holder
 
     vol = head_volume()
     data = np.maximum(vol.data, head_holder(base_head(2.0), -1000.0, np.random.default_rng(0)))

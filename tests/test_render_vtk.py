@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_attacker_data import head_volume
 
-from recognizers.vtk_volume import EGL_PACKAGES, VtkVolumeParams, VtkVolumeRenderer
+from recognizers.render.vtk_volume import EGL_PACKAGES, VtkVolumeParams, VtkVolumeRenderer
 
 
 @pytest.fixture(scope="module")

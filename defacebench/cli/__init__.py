@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import DefacebenchError
+from defacebench.errors import DefacebenchError
 
 SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache")
 

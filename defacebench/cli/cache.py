@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from defacebench.cache import Cache, CacheInfo, default_cache_dir
+from defacebench.run.cache import Cache, CacheInfo, default_cache_dir
 from defacebench.errors import CacheError
 
 

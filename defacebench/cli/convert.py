@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text
 
 REPORT_NAME = "conversion_report.json"
 
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 def convert_one(task: tuple) -> dict:
     """Convert one acquisition (top-level so a process pool can pickle it); returns the record dict."""
-    from ..convert import convert_acquisition
+    from defacebench.data.convert import convert_acquisition
 
     acq, out_path, params = task
     return convert_acquisition(acq, out_path, params).to_dict()
@@ -40,7 +40,7 @@ def convert_one(task: tuple) -> dict:
 def _map(tasks: list, kind: str) -> list[tuple[bool, object]]:
     """Run :func:`convert_one` over ``tasks``; (ok, record or error text) per task, in order."""
     try:
-        from ..executors import make_executor
+        from defacebench.run.executors import make_executor
     except ImportError:  # the scale part is optional for this command
         make_executor = None
     if make_executor is None:
@@ -62,8 +62,8 @@ def write_report(path: Path, report: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Discover, convert, write the report and print a summary."""
-    from ..convert import ConversionParams
-    from ..dataset import discover
+    from defacebench.data.convert import ConversionParams
+    from defacebench.data.dataset import discover
 
     dataset = discover(args.dataset)
     params = ConversionParams(converter=args.converter, series_uid=args.series)

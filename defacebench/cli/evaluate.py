@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..contracts import METRICS
-from ..errors import DefacebenchError
+from defacebench.contracts import METRICS
+from defacebench.errors import DefacebenchError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the matrix and print the result; returns 0, or 2 on a user error (message on stderr)."""
-    from ..metrics import DistanceMatrix, evaluate_matrix
+    from defacebench.metrics import DistanceMatrix, evaluate_matrix
 
     try:
         matrix = DistanceMatrix.read_csv(args.matrix, metric=args.metric)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import PluginUnavailableError
+from defacebench.errors import PluginUnavailableError
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 def _plugin(kind: str, name: str, plugins_file):
     """The plugin instance, refusing one that cannot run here (with its reason)."""
-    from ..registry import get_plugin
+    from defacebench.plugins.registry import get_plugin
 
     plugin = get_plugin(kind, name, plugins_file=Path(plugins_file) if plugins_file else None)
     avail = plugin.available()
@@ -39,7 +39,7 @@ def _plugin(kind: str, name: str, plugins_file):
 
 def run(args: argparse.Namespace) -> int:
     """Run identify and print the headline numbers."""
-    from ..identify import identify
+    from defacebench.run.identify import identify
 
     plugins_file = getattr(args, "plugins_file", None)
     detector = _plugin("detectors", args.detector, plugins_file)

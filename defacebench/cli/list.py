@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..contracts import KINDS
-from ..registry import load_registry
+from defacebench.contracts import KINDS
+from defacebench.plugins.registry import load_registry
 
 
 def register(subparsers) -> None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import DefacebenchError
+from defacebench.errors import DefacebenchError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the leaderboard; 0 on success, 1 on regressions, 2 on a user error."""
-    from ..report import (compare_baseline, format_regressions, parse_tolerances, rows_from_run,
+    from defacebench.report import (compare_baseline, format_regressions, parse_tolerances, rows_from_run,
                           save_baseline, write_leaderboard)
 
     try:

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import RunConfig, parse_name_list, product
-from ..contracts import KINDS
-from ..errors import DefacebenchError
+from defacebench.run.config import RunConfig, parse_name_list, product
+from defacebench.contracts import KINDS
+from defacebench.errors import DefacebenchError
 
 
 def register(subparsers) -> None:
@@ -42,7 +42,7 @@ def register(subparsers) -> None:
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
-    from ..sample import sample_dataset
+    from defacebench.data.sample import sample_dataset
 
     return RunConfig(
         dataset=args.dataset or sample_dataset(), results=args.results, cache_dir=args.cache_dir,
@@ -56,10 +56,10 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..manifest import build_manifest, write_manifest
-    from ..pipeline import BenchmarkRun
-    from ..registry import load_registry
-    from ..report import write_leaderboard
+    from defacebench.run.manifest import build_manifest, write_manifest
+    from defacebench.run.pipeline import BenchmarkRun
+    from defacebench.plugins.registry import load_registry
+    from defacebench.report import write_leaderboard
 
     cfg = _run_config(args)
     registry = load_registry(cfg.plugins_file)

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset and print where its DICOM root and NIfTI copy are."""
-    from ..sample import SampleParams, make_sample_dataset, nifti_root
+    from defacebench.data.sample import SampleParams, make_sample_dataset, nifti_root
 
     params = SampleParams(n_subjects=args.subjects, seed=args.seed, head_holder=args.head_holder)
     start = time.monotonic()

@@ -7,11 +7,11 @@ Public API (the pipeline and the CLI use these)::
 
 from __future__ import annotations
 
-from .bootstrap import BootstrapParams, bootstrap_cis
-from .distance import DistanceMatrix
-from .evaluate import PROTOCOLS, Evaluation, evaluate_matrix
-from .split import Split, file_order_split, make_kfold, make_split
-from .thresholds import Counts, Threshold, apply_threshold, fit_threshold
+from defacebench.metrics.bootstrap import BootstrapParams, bootstrap_cis
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.evaluate import PROTOCOLS, Evaluation, evaluate_matrix
+from defacebench.metrics.split import Split, file_order_split, make_kfold, make_split
+from defacebench.metrics.thresholds import Counts, Threshold, apply_threshold, fit_threshold
 
 __all__ = [
     "PROTOCOLS", "BootstrapParams", "Counts", "DistanceMatrix", "Evaluation", "Split", "Threshold",

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distance import DistanceMatrix
-from .identification import RankTable
-from .pairs import Pairs
-from .verification import eer_from_curve
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.identification import RankTable
+from defacebench.metrics.pairs import Pairs
+from defacebench.metrics.verification import eer_from_curve
 
 CI_METRICS = ("rank1", "rank5", "roc_auc", "average_precision", "eer")
 _MAX_CELLS_PER_BLOCK = 4_000_000  # resamples x cells per block: ~100 MB of temporaries

@@ -27,10 +27,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text
 
-from ..contracts import METRICS
-from ..errors import EvaluationError
+from defacebench.contracts import METRICS
+from defacebench.errors import EvaluationError
 
 LAYOUTS = ("ours", "seed")
 _CORNER_PREFIX = "metric="

@@ -22,15 +22,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import EvaluationError
-from .bootstrap import BootstrapParams, bootstrap_cis
-from .distance import DistanceMatrix
-from .identification import chance_levels, cmc, rank1_tie_shared, rank_k, rank_table
-from .pairs import make_pairs
-from .seed import seed_fit
-from .split import Split, file_order_split, make_split
-from .thresholds import Counts, Threshold, apply_threshold, fit_threshold, parse_policy
-from .verification import verification_metrics
+from defacebench.errors import EvaluationError
+from defacebench.metrics.bootstrap import BootstrapParams, bootstrap_cis
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.identification import chance_levels, cmc, rank1_tie_shared, rank_k, rank_table
+from defacebench.metrics.pairs import make_pairs
+from defacebench.metrics.seed import seed_fit
+from defacebench.metrics.split import Split, file_order_split, make_split
+from defacebench.metrics.thresholds import Counts, Threshold, apply_threshold, fit_threshold, parse_policy
+from defacebench.metrics.verification import verification_metrics
 
 PROTOCOLS = ("default", "seed")
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distance import DistanceMatrix
-from .pairs import genuine_mask
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.pairs import genuine_mask
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import EvaluationError
-from .distance import DistanceMatrix
+from defacebench.errors import EvaluationError
+from defacebench.metrics.distance import DistanceMatrix
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distance import DistanceMatrix
-from .pairs import genuine_mask, make_pairs
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.pairs import genuine_mask, make_pairs
 
 SEED_GRID_POINTS = 100
 

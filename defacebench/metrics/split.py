@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import EvaluationError
+from defacebench.errors import EvaluationError
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import EvaluationError
-from .distance import DistanceMatrix
-from .pairs import genuine_mask, make_pairs
+from defacebench.errors import EvaluationError
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.pairs import genuine_mask, make_pairs
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .pairs import Pairs
+from defacebench.metrics.pairs import Pairs
 
 FARS: tuple[float, ...] = (1e-1, 1e-2, 1e-3)
 

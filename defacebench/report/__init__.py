@@ -8,10 +8,10 @@ Public API (called from the pipeline)::
 
 from __future__ import annotations
 
-from .artifacts import ConfigArtifacts, write_config_artifacts
-from .baseline import Regression, compare_baseline, format_regressions, parse_tolerances, save_baseline
-from .leaderboard import LeaderboardRow, write_leaderboard
-from .rebuild import rows_from_run
+from defacebench.report.artifacts import ConfigArtifacts, write_config_artifacts
+from defacebench.report.baseline import Regression, compare_baseline, format_regressions, parse_tolerances, save_baseline
+from defacebench.report.leaderboard import LeaderboardRow, write_leaderboard
+from defacebench.report.rebuild import rows_from_run
 
 __all__ = [
     "ConfigArtifacts", "LeaderboardRow", "Regression", "compare_baseline", "format_regressions",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_text
-from ..metrics.distance import DistanceMatrix
-from ..metrics.evaluate import Evaluation, _json_safe
+from defacebench.util.fsutil import atomic_write_text
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.evaluate import Evaluation, _json_safe
 
 DISTANCES = "distances.csv"
 METRICS = "metrics.json"
@@ -55,7 +55,7 @@ def write_config_artifacts(
     write_json(metrics, {**evaluation.to_dict(), "extra": dict(extra or {})})
     plot = None
     if images:
-        from .plots import plot_roc_prc
+        from defacebench.report.plots import plot_roc_prc
 
         plot = plot_roc_prc(outdir / PLOT, matrix, evaluation, title=outdir.name)
     return ConfigArtifacts(distances=distances, metrics=metrics, plot=plot)

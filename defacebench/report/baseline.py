@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import RegressionError
-from .artifacts import write_json
-from .leaderboard import LeaderboardRow
+from defacebench.errors import RegressionError
+from defacebench.report.artifacts import write_json
+from defacebench.report.rows import LeaderboardRow
 
 GATED = ("rank1", "roc_auc")
 DEFAULT_TOLERANCES: Mapping[str, float] = {"rank1": 0.05, "roc_auc": 0.05}

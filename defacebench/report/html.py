@@ -13,7 +13,7 @@ import html
 import io
 from pathlib import Path
 
-from .leaderboard import MD_HEADERS, LeaderboardRow, markdown_cells
+from defacebench.report.rows import MD_HEADERS, LeaderboardRow, markdown_cells
 
 THUMB_SIZE = (320, 1600)  # width cap; tall montages keep a readable width and scroll in their cell
 

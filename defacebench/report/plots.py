@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics.distance import DistanceMatrix
-from ..metrics.evaluate import Evaluation
-from ..metrics.pairs import make_pairs
+from defacebench.metrics.distance import DistanceMatrix
+from defacebench.metrics.evaluate import Evaluation
+from defacebench.metrics.pairs import make_pairs
 
 
 def _operating_point(genuine: np.ndarray, distance: np.ndarray, value: float) -> tuple[float, float, float]:

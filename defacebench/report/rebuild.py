@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import EvaluationError
-from .artifacts import METRICS, MONTAGE, PLOT
-from .leaderboard import LeaderboardRow
+from defacebench.errors import EvaluationError
+from defacebench.report.artifacts import METRICS, MONTAGE, PLOT
+from defacebench.report.rows import LeaderboardRow
 
 
 def rows_from_run(run_dir: Path) -> list[LeaderboardRow]:

@@ -1,0 +1,201 @@
+"""Automatic defacing QC: count what the seed study sifted out by hand.
+
+Per subject and defacer, from the original and the defaced volume (both canonical RAS, one grid):
+
+- ``head_removed_fraction``: changed head voxels / head voxels (head = :func:`ct_head_mask` of the
+  original). A voxel is *changed* when ``|defaced - original| > change_tol_hu``; removal, zero fill,
+  air fill and refacing all count.
+- ``face_removed_fraction``: changed voxels of the face region / face-region voxels.
+- ``brain_voxels_changed``: changed voxels inside the original's brain mask (``ct_brain_mask``), and
+  ``brain_changed_fraction`` = that / brain voxels.
+- ``brain_dice``: Dice of ``ct_brain_mask(original)`` and ``ct_brain_mask(defaced)``.
+
+The face region (:func:`face_region`) is an anatomical box anchored on the CT brain mask, cheap and
+template-free: head voxels anterior to the most anterior brain voxel (world y), below the
+brain's centroid height (about the eyebrows) and above ``chin_below_brain_mm`` under the brain's
+bottom, within ``half_width_fraction`` of the brain's half width left and right. It covers eyes, nose,
+mouth and chin, where pydeface's face mask lies, without a registration per subject.
+:func:`registered_face_region` gives pydeface's own definition (its face mask registered to the
+subject) at the cost of one registration; pass it to :func:`assess` as ``face_region``.
+
+Labels, first match wins (thresholds are :class:`QCParams` fields):
+
+1. ``failed``: the defacer produced no volume.
+2. ``head_removed``: ``head_removed_fraction > head_removed_min`` (default 0.5: most of the head gone).
+3. ``brain_damaged``: ``brain_changed_fraction > brain_changed_max`` (0.01) or ``brain_dice <
+   brain_dice_min`` (0.9).
+4. ``face_intact``: ``face_removed_fraction < face_removed_min`` (0.3: most of the face still there).
+5. ``ok``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from defacebench.anatomy.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask, dice
+from defacebench.contracts import Volume
+
+LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
+
+
+@dataclass(frozen=True)
+class QCParams:
+    """Thresholds of the QC labels and of the anatomical face region (see the module docstring)."""
+
+    change_tol_hu: float = 0.5
+    head_removed_min: float = 0.5
+    brain_changed_max: float = 0.01
+    brain_dice_min: float = 0.9
+    face_removed_min: float = 0.3
+    chin_below_brain_mm: float = 40.0
+    half_width_fraction: float = 0.8
+    brain: BrainMaskParams = BrainMaskParams()
+
+
+@dataclass(frozen=True)
+class QCResult:
+    """QC figures and label of one defaced volume (NaN figures when the defacing failed)."""
+
+    label: str
+    head_removed_fraction: float
+    face_removed_fraction: float
+    brain_voxels_changed: int
+    brain_changed_fraction: float
+    brain_dice: float
+    head_voxels: int
+    face_voxels: int
+    brain_voxels: int
+
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field."""
+        return asdict(self)
+
+
+def face_region(original: Volume, params: QCParams = QCParams()) -> np.ndarray:
+    """Boolean face region of a canonical-RAS head CT (anatomical box; see the module docstring)."""
+    head = ct_head_mask(original, params.brain)
+    brain = ct_brain_mask(original, params.brain)
+    if not brain.any():
+        return np.zeros(head.shape, bool)
+    world = _world_coords(original)
+    bx, by, bz = (w[brain] for w in world)
+    x, y, z = world
+    half_width = (np.percentile(bx, 98) - np.percentile(bx, 2)) / 2.0
+    region = (
+        (y > by.max())
+        & (z < bz.mean())
+        & (z > np.percentile(bz, 2) - params.chin_below_brain_mm)
+        & (np.abs(x - bx.mean()) < params.half_width_fraction * half_width)
+    )
+    return head & region & ~brain
+
+
+def registered_face_region(volume_path, workdir, *, params: QCParams = QCParams(), registration=None) -> np.ndarray:
+    """The face region as pydeface defines it: its face mask registered to the subject (antspyx,
+    :func:`defacebench.anatomy.registration.keep_mask_for`), limited to head voxels, canonical RAS.
+
+    A costlier alternative to :func:`face_region` (one affine registration, a few seconds); pass the
+    result to :func:`assess` as ``face_region``. ``registration`` is a RegistrationParams (None = default).
+    """
+    import nibabel as nib
+
+    from defacebench.anatomy.registration import RegistrationParams, keep_mask_for
+
+    keep, _, _ = keep_mask_for(volume_path, workdir, params=registration or RegistrationParams())
+    img = nib.load(str(volume_path))
+    face = nib.as_closest_canonical(nib.Nifti1Image((keep == 0).astype(np.uint8), img.affine))
+    can = nib.as_closest_canonical(img)
+    head = ct_head_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine), params.brain)
+    return head & (np.asarray(face.dataobj) > 0)
+
+
+def _world_coords(volume: Volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World (RAS mm) x, y, z of every voxel centre, each an array of the volume's shape."""
+    shape = np.shape(volume.data)
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    xyz = np.asarray(volume.affine[:3, :3], np.float32) @ ijk + np.asarray(volume.affine[:3, 3:], np.float32)
+    return tuple(c.reshape(shape) for c in xyz)  # type: ignore[return-value]
+
+
+def assess(
+    original: Volume, defaced: Volume | None, *, params: QCParams = QCParams(),
+    face_region: np.ndarray | None = None,
+) -> QCResult:
+    """QC of one defacing; ``defaced=None`` (the defacer failed) gives the label ``failed``."""
+    head = ct_head_mask(original, params.brain)
+    brain = ct_brain_mask(original, params.brain)
+    face = _face(original, params, face_region)
+    if defaced is None:
+        nan = float("nan")
+        return QCResult("failed", nan, nan, -1, nan, nan, int(head.sum()), int(face.sum()), int(brain.sum()))
+    if np.shape(defaced.data) != np.shape(original.data):
+        raise ValueError(
+            f"qc: defaced shape {np.shape(defaced.data)} differs from the original {np.shape(original.data)}"
+        )
+    changed = np.abs(np.asarray(defaced.data, np.float32) - np.asarray(original.data, np.float32)) > params.change_tol_hu
+    result = QCResult(
+        label="",
+        head_removed_fraction=_fraction(changed, head),
+        face_removed_fraction=_fraction(changed, face),
+        brain_voxels_changed=int((changed & brain).sum()),
+        brain_changed_fraction=_fraction(changed, brain),
+        brain_dice=dice(brain, ct_brain_mask(defaced, params.brain)),
+        head_voxels=int(head.sum()), face_voxels=int(face.sum()), brain_voxels=int(brain.sum()),
+    )
+    return QCResult(**{**asdict(result), "label": label(result, params)})
+
+
+def _face(original: Volume, params: QCParams, given: np.ndarray | None) -> np.ndarray:
+    """The face region given by the caller, or the anatomical one."""
+    if given is None:
+        return face_region(original, params)
+    if np.shape(given) != np.shape(original.data):
+        raise ValueError(f"qc: face_region shape {np.shape(given)} differs from the volume {np.shape(original.data)}")
+    return np.asarray(given, bool)
+
+
+def _fraction(changed: np.ndarray, region: np.ndarray) -> float:
+    """Fraction of ``region`` voxels that changed (NaN for an empty region)."""
+    n = int(region.sum())
+    return float("nan") if n == 0 else int((changed & region).sum()) / n
+
+
+def label(result: QCResult, params: QCParams = QCParams()) -> str:
+    """The QC label of measured figures (first matching rule of the module docstring)."""
+    if result.head_removed_fraction > params.head_removed_min:
+        return "head_removed"
+    if result.brain_changed_fraction > params.brain_changed_max or result.brain_dice < params.brain_dice_min:
+        return "brain_damaged"
+    if not result.face_removed_fraction >= params.face_removed_min:  # NaN (no face found) -> intact
+        return "face_intact"
+    return "ok"
+
+
+def label_counts(results: list[QCResult]) -> dict[str, int]:
+    """Number of results per label, every label present (0 when unused), in :data:`LABELS` order."""
+    return {name: sum(r.label == name for r in results) for name in LABELS}
+
+
+def summarize(results: list[QCResult]) -> dict:
+    """Per-defacer QC summary for metrics.json / the leaderboard: label counts, failure rate and the
+    median anatomy figures over the subjects that produced a volume (NaN when none did)."""
+    done = [r for r in results if r.label != "failed"]
+
+    def median(field: str) -> float:
+        values = [getattr(r, field) for r in done if not np.isnan(getattr(r, field))]
+        return float(np.median(values)) if values else float("nan")
+
+    n = len(results)
+    return {
+        "n": n,
+        "labels": label_counts(results),
+        "failure_rate": (n - len(done)) / n if n else float("nan"),
+        "ok_rate": sum(r.label == "ok" for r in results) / n if n else float("nan"),
+        "median_head_removed_fraction": median("head_removed_fraction"),
+        "median_face_removed_fraction": median("face_removed_fraction"),
+        "median_brain_changed_fraction": median("brain_changed_fraction"),
+        "median_brain_dice": median("brain_dice"),
+        "min_brain_dice": min((r.brain_dice for r in done), default=float("nan")),
+    }

@@ -1,0 +1,300 @@
+"""Dataset discovery: find subjects and their acquisitions in the layouts users actually have.
+
+Supported layouts (checked in this order):
+
+(d) a CSV manifest file ``subject_id,path[,session]`` (paths relative to the CSV's folder);
+(b) a BIDS-like tree ``sub-*/[ses-*/]{ct,anat}/*.nii[.gz]``;
+(a) subject folders (numbered or named), each holding a DICOM series (or several), a NIfTI file, or
+    session subfolders (a subject folder with no files of its own has one session per subfolder);
+(c) a flat folder of NIfTI files (subject id = file name without extension).
+
+(a) and (c) may be mixed in one folder. The top folder of the sample dataset (with ``sample.json``)
+means its ``dicom/`` tree. Subject ids stay strings and are sorted naturally
+(``2`` before ``10``). One bad subject never stops discovery: it becomes a :class:`DatasetFailure`
+row (empty folder, duplicate id, missing file, ambiguous content). Only an unusable root raises
+:class:`~defacebench.errors.DatasetError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from defacebench.errors import DatasetError
+from defacebench.data.volume import NIFTI_SUFFIXES, is_nifti
+
+IGNORED_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".bval", ".bvec", ".log")
+"""Sidecar files that sit next to scans and are neither DICOM nor NIfTI."""
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One scan of one subject: ``kind`` "dicom" (``path`` = a folder with one or more series) or
+    "nifti" (``path`` = the file)."""
+
+    subject_id: str
+    session: str
+    path: Path
+    kind: str
+
+    @property
+    def acq_id(self) -> str:
+        """Unique id of the acquisition in its dataset: ``subject`` or ``subject_session``."""
+        return self.subject_id if self.session == "" else f"{self.subject_id}_{self.session}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject and its acquisitions (sorted by session)."""
+
+    subject_id: str
+    acquisitions: tuple[Acquisition, ...]
+
+
+@dataclass(frozen=True)
+class DatasetFailure:
+    """A subject (or an unattributable path) discovery had to leave out, and why."""
+
+    subject_id: str | None
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The discovered subjects of a dataset root, in natural order, and the failures."""
+
+    root: Path
+    subjects: tuple[Subject, ...]
+    failures: tuple[DatasetFailure, ...] = ()
+
+    @property
+    def subject_ids(self) -> tuple[str, ...]:
+        """Subject ids in natural order."""
+        return tuple(s.subject_id for s in self.subjects)
+
+    @property
+    def acquisitions(self) -> tuple[Acquisition, ...]:
+        """Every acquisition of every subject, subject by subject."""
+        return tuple(a for s in self.subjects for a in s.acquisitions)
+
+    def fingerprint(self) -> str:
+        """Content hash of the input files and of how they map to acquisitions (sha256 hex).
+
+        File hashes are memoised by (path, size, mtime_ns), so recomputing is cheap.
+        """
+        h = hashlib.sha256()
+        for acq in self.acquisitions:
+            h.update(f"{acq.acq_id}\0{acq.kind}\0".encode())
+            for f in _input_files(acq):
+                h.update(file_digest(f).encode())
+        for fail in self.failures:
+            h.update(f"fail\0{fail.subject_id}\0{fail.reason}\0".encode())
+        return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's content, memoised by (path, size, mtime_ns)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _input_files(acq: Acquisition) -> list[Path]:
+    """The files an acquisition reads (all non-hidden files under a DICOM folder)."""
+    if acq.kind == "nifti" or acq.path.is_file():
+        return [acq.path]
+    return sorted(p for p in acq.path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers numerically: ``sub-2`` < ``sub-10``."""
+    parts = re.split(r"(\d+)", text)
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in parts if p != "")
+
+
+def nifti_stem(path: Path) -> str:
+    """File name without ``.nii``/``.nii.gz``."""
+    name = path.name
+    for suffix in sorted(NIFTI_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _scan_files(folder: Path) -> list[Path]:
+    """Non-hidden, non-sidecar files directly in ``folder``."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(IGNORED_SUFFIXES)
+    )
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    """Non-hidden subfolders of ``folder``, naturally sorted."""
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: natural_key(p.name))
+
+
+def _strip(prefix: str, name: str) -> str:
+    """``name`` without a BIDS entity prefix such as ``sub-`` or ``ses-``."""
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+Found = tuple[list[Acquisition], list[DatasetFailure]]
+
+
+def _acquisition_in(folder: Path, subject_id: str, session: str) -> Acquisition | DatasetFailure:
+    """The single acquisition held directly in ``folder``, or the failure explaining why not."""
+    files = _scan_files(folder)
+    niftis = [f for f in files if is_nifti(f)]
+    if niftis and len(niftis) == len(files):
+        if len(niftis) > 1:
+            names = ", ".join(f.name for f in niftis[:4])
+            return DatasetFailure(subject_id, folder, f"{folder}: several NIfTI files ({names}); "
+                                  "keep one per acquisition or list them in a CSV manifest")
+        return Acquisition(subject_id, session, niftis[0], "nifti")
+    if files:
+        return Acquisition(subject_id, session, folder, "dicom")
+    if any(p.is_file() for p in folder.rglob("*") if not p.name.startswith(".")):
+        # series in nested folders (e.g. DICOM exported as study/series/image)
+        return Acquisition(subject_id, session, folder, "dicom")
+    return DatasetFailure(subject_id, folder, f"{folder}: empty folder (no DICOM or NIfTI files); "
+                          "remove it or put the subject's scan in it")
+
+
+def _subject_folder(folder: Path) -> Found:
+    """Acquisitions of one subject folder: its own files, or one session per subfolder."""
+    subject_id = folder.name
+    if _scan_files(folder) or not _subdirs(folder):
+        found = [_acquisition_in(folder, subject_id, "")]
+    else:
+        found = [_acquisition_in(sub, subject_id, _strip("ses-", sub.name)) for sub in _subdirs(folder)]
+    return ([f for f in found if isinstance(f, Acquisition)],
+            [f for f in found if isinstance(f, DatasetFailure)])
+
+
+def _bids(root: Path) -> Found:
+    """``sub-*/[ses-*/]{ct,anat}/*.nii[.gz]``."""
+    acqs, fails = [], []
+    for sub in (p for p in _subdirs(root) if p.name.startswith("sub-")):
+        subject_id = _strip("sub-", sub.name)
+        sessions = [s for s in _subdirs(sub) if s.name.startswith("ses-")] or [sub]
+        for ses in sessions:
+            session = _strip("ses-", ses.name) if ses is not sub else ""
+            files = [f for mod in ("ct", "anat") if (ses / mod).is_dir()
+                     for f in _scan_files(ses / mod) if is_nifti(f)]
+            if len(files) == 1:
+                acqs.append(Acquisition(subject_id, session, files[0], "nifti"))
+            elif not files:
+                fails.append(DatasetFailure(subject_id, ses, f"{ses}: no NIfTI file under ct/ or anat/; "
+                                            "add the scan or remove the folder"))
+            else:
+                names = ", ".join(f.name for f in files[:4])
+                fails.append(DatasetFailure(subject_id, ses, f"{ses}: several NIfTI files ({names}); keep "
+                                            "one per session or list the one to use in a CSV manifest"))
+    return acqs, fails
+
+
+def _folders(root: Path) -> Found:
+    """Subject folders and flat NIfTI files directly in ``root``."""
+    acqs, fails = [], []
+    for f in _scan_files(root):
+        if is_nifti(f):
+            acqs.append(Acquisition(nifti_stem(f), "", f, "nifti"))
+    for sub in _subdirs(root):
+        a, fl = _subject_folder(sub)
+        acqs += a
+        fails += fl
+    return acqs, fails
+
+
+def _manifest(csv_path: Path) -> Found:
+    """Rows ``subject_id,path[,session]``; relative paths are relative to the CSV's folder."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{csv_path}: cannot read the manifest ({exc}). Fix: give a UTF-8 CSV.") from exc
+    if not rows or not {"subject_id", "path"} <= set(rows[0]):
+        raise DatasetError(f"{csv_path}: manifest needs a header with columns subject_id,path[,session] "
+                           "and at least one row. Fix: add the header line.")
+    acqs, fails = [], []
+    for n, row in enumerate(rows, start=2):
+        sid, raw, session = (row.get("subject_id") or "").strip(), (row.get("path") or "").strip(), \
+            (row.get("session") or "").strip()
+        path = Path(raw) if Path(raw).is_absolute() else csv_path.parent / raw
+        if not sid or not raw:
+            fails.append(DatasetFailure(sid or None, csv_path, f"{csv_path} line {n}: empty subject_id or path"))
+        elif not path.exists():
+            fails.append(DatasetFailure(sid, path, f"{csv_path} line {n}: {path} does not exist; fix the path"))
+        elif path.is_file():
+            kind = "nifti" if is_nifti(path) else "dicom"
+            acqs.append(Acquisition(sid, session, path if kind == "nifti" else path.parent, kind))
+        else:
+            found = _acquisition_in(path, sid, session)
+            (acqs if isinstance(found, Acquisition) else fails).append(found)
+    return acqs, fails
+
+
+def _group(acqs: list[Acquisition], fails: list[DatasetFailure]) -> tuple[tuple[Subject, ...], list[DatasetFailure]]:
+    """Group acquisitions by subject; duplicate acquisition ids fail the whole subject."""
+    by_subject: dict[str, list[Acquisition]] = defaultdict(list)
+    for a in acqs:
+        by_subject[a.subject_id].append(a)
+    subjects = []
+    for sid in sorted(by_subject, key=natural_key):
+        items = sorted(by_subject[sid], key=lambda a: natural_key(a.session))
+        ids = [a.acq_id for a in items]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            paths = ", ".join(str(a.path) for a in items if a.acq_id in dups)
+            fails.append(DatasetFailure(sid, items[0].path, f"duplicate subject id {sid!r}"
+                                        f"{'' if dups == [sid] else ' (acquisitions ' + ', '.join(dups) + ')'}"
+                                        f" from {paths}; rename one so each id is unique"))
+            continue
+        subjects.append(Subject(sid, tuple(items)))
+    # a subject with one failed session stays usable with its other sessions, so it is kept
+    fails.sort(key=lambda f: (natural_key(f.subject_id or ""), str(f.path)))
+    return tuple(subjects), fails
+
+
+def discover(path: Path | str) -> Dataset:
+    """Discover the subjects and acquisitions under ``path`` (folder or CSV manifest)."""
+    root = Path(path)
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset path does not exist. Fix: check the path.")
+    if (root / "sample.json").is_file() and (root / "dicom").is_dir():
+        root = root / "dicom"  # the sample dataset's top folder: its DICOM tree is the dataset
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise DatasetError(f"{root}: a dataset is a folder or a CSV manifest "
+                               "(subject_id,path[,session]); got a file. Fix: give its folder.")
+        acqs, fails = _manifest(root)
+    elif any(p.name.startswith("sub-") for p in _subdirs(root)):
+        acqs, fails = _bids(root)
+    else:
+        acqs, fails = _folders(root)
+    subjects, fails = _group(acqs, fails)
+    if not subjects and not fails:
+        raise DatasetError(f"{root}: no subjects found (no subject folders, NIfTI files or sub-* "
+                           "folders). Fix: point to the dataset root.")
+    return Dataset(root=root, subjects=subjects, failures=tuple(fails))

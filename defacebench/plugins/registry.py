@@ -1,0 +1,167 @@
+"""Plugin discovery: entry-point groups ``defacebench.<kind>`` plus command defacers from a TOML file.
+
+The registry is loaded once per process (:func:`load_registry`). Loading never stops at a broken
+plugin: an entry point that fails to import becomes a :class:`LoadProblem` (shown by
+``defacebench list`` and turned into a skipped pytest id), so the other plugins keep working. Two
+plugins of one kind with one name are an error naming both sources, because silently picking one
+would make results depend on install order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+from defacebench.plugins.entries import Entry, LoadProblem
+from defacebench.plugins.toml import load_plugins_file
+from defacebench.contracts import KINDS, PROTOCOLS, check_name
+from defacebench.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+
+GROUP_PREFIX = "defacebench."
+PLUGINS_FILE_ENV = "DEFACEBENCH_PLUGINS_FILE"
+DEFAULT_PLUGINS_FILE = "defacebench.toml"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All plugins of all kinds: ``entries[kind][name]`` and the load problems met on the way."""
+
+    entries: dict = field(default_factory=dict)
+    problems: tuple[LoadProblem, ...] = ()
+
+    def names(self, kind: str) -> list[str]:
+        """Names of the loaded plugins of ``kind``, sorted, control ``none`` first."""
+        _check_kind(kind)
+        return sorted(self.entries.get(kind, {}), key=lambda n: (n != "none", n))
+
+    def get(self, kind: str, name: str) -> object:
+        """The plugin instance; unknown names raise an error listing the installed ones."""
+        return self.entry(kind, name).plugin
+
+    def entry(self, kind: str, name: str) -> Entry:
+        _check_kind(kind)
+        found = self.entries.get(kind, {})
+        if name in found:
+            return found[name]
+        broken = [p for p in self.problems if p.kind == kind and p.name == name]
+        if broken:
+            raise PluginLoadError(f"{kind[:-1]} {name!r} failed to load ({broken[0].source}): {broken[0].error}")
+        raise UnknownPluginError(
+            f"unknown {kind[:-1]} {name!r}; installed: {', '.join(self.names(kind)) or '(none)'}"
+        )
+
+    def all_entries(self, kind: str) -> list[Entry]:
+        return [self.entries[kind][n] for n in self.names(kind)]
+
+
+    def unavailable_reasons(self) -> dict[tuple[str, str], str]:
+        """(kind, name) -> why the plugin cannot run here ("" when it can), for every plugin
+        including those that failed to load, so a configuration is skipped with its reason."""
+        reasons = {(p.kind, p.name): f"{p.kind[:-1]} {p.name} failed to load ({p.source}): {p.error}"
+                   for p in self.problems}
+        for kind, found in self.entries.items():
+            for name, entry in found.items():
+                avail = entry.plugin.available()
+                reasons[(kind, name)] = "" if avail.ok else f"{kind[:-1]} {name}: {avail.reason}"
+        return reasons
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+
+
+def _distribution_of(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown distribution"
+    return f"{dist.metadata['Name']} {dist.version}"
+
+
+def _instantiate(obj: object, kind: str) -> object:
+    """Entry points name a class or zero-argument factory; a ready instance is accepted too."""
+    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, PROTOCOLS[kind])):
+        plugin = obj()
+    else:
+        plugin = obj
+    check_name(getattr(plugin, "name", None))
+    if not isinstance(plugin, PROTOCOLS[kind]):
+        raise TypeError(
+            f"{type(plugin).__name__} does not implement the {kind[:-1]} protocol "
+            f"(needs {', '.join(_protocol_members(kind))})"
+        )
+    return plugin
+
+
+def _protocol_members(kind: str) -> list[str]:
+    proto = PROTOCOLS[kind]
+    names = set()
+    for klass in proto.__mro__:
+        names |= {n for n in vars(klass) if not n.startswith("_")} | set(getattr(klass, "__annotations__", {}))
+    return sorted(names)
+
+
+def _load_entry_points(kind: str) -> Iterable[Entry | LoadProblem]:
+    for ep in metadata.entry_points(group=GROUP_PREFIX + kind):
+        dist = _distribution_of(ep)
+        source = f"built-in ({dist})" if dist.startswith("defacebench ") else f"entry point of {dist}"
+        try:
+            plugin = _instantiate(ep.load(), kind)
+        except Exception as exc:  # noqa: BLE001 - any import error of a third-party plugin is reported, not raised
+            yield LoadProblem(kind, ep.name, f"{source}: {ep.value}", f"{type(exc).__name__}: {exc}")
+            continue
+        if plugin.name != ep.name:
+            yield LoadProblem(kind, ep.name, source, f"entry point name {ep.name!r} != plugin.name {plugin.name!r}")
+            continue
+        yield Entry(kind, ep.name, plugin, source)
+
+
+def build_registry(plugins_file: Path | None = None) -> Registry:
+    """Discover every plugin; raises :class:`DuplicatePluginError` naming both sources of a clash."""
+    entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+    problems: list[LoadProblem] = []
+    found: list[Entry | LoadProblem] = [item for kind in KINDS for item in _load_entry_points(kind)]
+    path = plugins_file if plugins_file is not None else default_plugins_file()
+    if path is not None:
+        found.extend(load_plugins_file(path))
+    for item in found:
+        if isinstance(item, LoadProblem):
+            problems.append(item)
+            continue
+        existing = entries[item.kind].get(item.name)
+        if existing is not None:
+            raise DuplicatePluginError(
+                f"two {item.kind} named {item.name!r}: {existing.source} and {item.source}; "
+                "rename one (plugin names must be unique within a kind)"
+            )
+        entries[item.kind][item.name] = item
+    return Registry(entries, tuple(problems))
+
+
+def default_plugins_file() -> Path | None:
+    """``$DEFACEBENCH_PLUGINS_FILE`` if set, else ``./defacebench.toml`` if it exists."""
+    env = os.environ.get(PLUGINS_FILE_ENV)
+    if env:
+        return Path(env)
+    local = Path.cwd() / DEFAULT_PLUGINS_FILE
+    return local if local.is_file() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_registry(plugins_file: str | None, cwd: str) -> Registry:
+    return build_registry(Path(plugins_file) if plugins_file else None)
+
+
+def load_registry(plugins_file: Path | None = None) -> Registry:
+    """The process-wide registry (built once per plugins file and working directory)."""
+    chosen = plugins_file if plugins_file is not None else default_plugins_file()
+    return _cached_registry(str(chosen) if chosen else None, os.getcwd())
+
+
+def get_plugin(kind: str, name: str, *, plugins_file: Path | None = None) -> object:
+    """Shortcut: the plugin instance ``name`` of ``kind`` from the process-wide registry."""
+    return load_registry(plugins_file).get(kind, name)

@@ -1,0 +1,158 @@
+"""Command-line defacers declared as data in a TOML file (``defacebench.toml``).
+
+Example::
+
+    [defacers.mri_reface]
+    command = "mri_reface {input} {workdir} -imType CT"
+    output = "*_deFaced.nii*"          # glob inside the workdir (default: the {output} path)
+    version_command = "mri_reface --version"
+    timeout = 3600                     # seconds
+
+The command is split once with ``shlex`` into an argument list *before* any substitution, and each
+placeholder is replaced inside its own argument, so a path with spaces, quotes, ``;`` or ``$(...)``
+stays exactly one literal argument: nothing ever goes through a shell.
+"""
+
+from __future__ import annotations
+
+import glob
+import shlex
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from defacebench.plugins.entries import Entry
+from defacebench.contracts import Availability, DefaceResult, check_name
+from defacebench.errors import DefaceError, PluginsFileError
+from defacebench.plugins.tools import check_run, require_output, run_tool, tool_version, which
+
+PLACEHOLDERS = frozenset({"input", "output", "workdir"})
+KNOWN_KEYS = frozenset({"command", "output", "version_command", "timeout", "version", "deterministic"})
+DEFAULT_OUTPUT_NAME = "defaced.nii.gz"
+
+
+@dataclass(frozen=True)
+class CommandParams:
+    """Everything that defines a command defacer; recorded in results and cache keys."""
+
+    command: tuple[str, ...]
+    output: str | None = None
+    version_command: tuple[str, ...] | None = None
+    timeout: float | None = 3600.0
+
+
+class CommandDefacer:
+    """A defacer that runs an external command declared in a TOML file."""
+
+    def __init__(self, name: str, params: CommandParams, *, source: Path, version: str = "", deterministic: bool = True):
+        self.name = check_name(name)
+        self.params = params
+        self.source = source
+        self.deterministic = deterministic
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        """Declared version, else the first line of ``version_command``'s output, else ``"unknown"``."""
+        if not self._version:
+            self._version = tool_version(self.params.version_command) if self.params.version_command else "unknown"
+        return self._version
+
+    def available(self) -> Availability:
+        exe = self.params.command[0]
+        if Path(exe).is_absolute() and Path(exe).exists() or which(exe):
+            return Availability.yes()
+        return Availability.no(f"{exe} not found on PATH (declared by {self.source} [defacers.{self.name}]): install it or fix `command`")
+
+    def deface(self, volume_path: Path, workdir: Path) -> DefaceResult:
+        workdir = Path(workdir)
+        output = workdir / DEFAULT_OUTPUT_NAME
+        values = {"input": str(volume_path), "output": str(output), "workdir": str(workdir)}
+        argv = [arg.format_map(values) for arg in self.params.command]
+        try:
+            run = run_tool(argv, cwd=workdir, timeout=self.params.timeout)
+        except OSError as exc:
+            raise DefaceError(f"{self.name}: cannot start {argv[0]!r}: {exc}") from exc
+        check_run(run, what=self.name)
+        found = self._find_output(workdir, output)
+        require_output(found, what=self.name, run=run)
+        return DefaceResult(volume_path=found, mask_path=None, tool_version=self.version, log=run.log())
+
+    def _find_output(self, workdir: Path, default: Path) -> Path:
+        if self.params.output is None:
+            return default
+        matches = sorted(glob.glob(glob.escape(str(workdir)) + "/" + self.params.output))
+        if len(matches) != 1:
+            return workdir / f"<{len(matches)} files match {self.params.output!r}>"
+        return Path(matches[0])
+
+
+def _placeholders(arg: str, *, where: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(arg) if field is not None}
+    except ValueError as exc:
+        raise PluginsFileError(f"{where}: bad braces in {arg!r} ({exc}); write literal braces as {{{{ and }}}}") from exc
+
+
+def _split(value: object, *, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if isinstance(value, str) and value.strip():
+        return tuple(shlex.split(value))
+    raise PluginsFileError(f"{where}: `{key}` must be a non-empty string or a list of strings")
+
+
+def _parse_defacer(name: str, table: dict, path: Path) -> CommandDefacer:
+    where = f"{path} [defacers.{name}]"
+    unknown = set(table) - KNOWN_KEYS
+    if unknown:
+        raise PluginsFileError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
+    if "command" not in table:
+        raise PluginsFileError(f'{where}: missing `command`; add e.g. command = "mytool {{input}} {{output}}"')
+    command = _split(table["command"], where=where, key="command")
+    used = set().union(*(_placeholders(a, where=where) for a in command))
+    bad = used - PLACEHOLDERS
+    if bad:
+        raise PluginsFileError(
+            f"{where}: unknown placeholder(s) {', '.join('{' + b + '}' for b in sorted(bad))} in `command`; "
+            "use only {input}, {output}, {workdir}"
+        )
+    if "input" not in used:
+        raise PluginsFileError(f"{where}: `command` never uses {{input}}; the tool must be given the volume")
+    timeout = table.get("timeout", 3600.0)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise PluginsFileError(f"{where}: `timeout` must be a positive number of seconds, got {timeout!r}")
+    version_cmd = table.get("version_command")
+    params = CommandParams(
+        command=command,
+        output=table.get("output"),
+        version_command=_split(version_cmd, where=where, key="version_command") if version_cmd else None,
+        timeout=float(timeout),
+    )
+    try:
+        return CommandDefacer(name, params, source=path, version=str(table.get("version", "")),
+                              deterministic=bool(table.get("deterministic", True)))
+    except ValueError as exc:
+        raise PluginsFileError(f"{where}: {exc}") from exc
+
+
+def load_plugins_file(path: Path) -> Iterable:
+    """Parse ``path`` into registry entries; a malformed file raises :class:`PluginsFileError`."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise PluginsFileError(f"{path}: plugins file not found; fix --plugins-file or create it") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PluginsFileError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = set(data) - {"defacers"}
+    if unknown:
+        raise PluginsFileError(f"{path}: unknown table(s) {sorted(unknown)}; only [defacers.<name>] is supported")
+    entries = []
+    for name, table in data.get("defacers", {}).items():
+        if not isinstance(table, dict):
+            raise PluginsFileError(f"{path}: defacers.{name} must be a table ([defacers.{name}])")
+        entries.append(Entry("defacers", name, _parse_defacer(name, table, path), f"TOML {path}"))
+    return entries
