@@ -24,6 +24,9 @@ KINDS: tuple[str, ...] = ("defacers", "renderers", "detectors", "recognizers")
 METRICS: tuple[str, ...] = ("cosine", "euclidean", "euclidean_l2")
 """Distance metrics a recognizer may declare (defined as deepface defines them)."""
 
+MODALITIES: tuple[str, ...] = ("ct", "mri")
+"""Modalities a volume may have: CT in Hounsfield units, MRI in scanner units (T1-weighted)."""
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -68,11 +71,13 @@ class NoParams:
 
 @dataclass(frozen=True)
 class Volume:
-    """A 3-D scan in memory: ``data`` (i, j, k) float32 in HU (or scanner units for MR) and the
-    voxel-to-world ``affine`` (4, 4) in RAS+ millimetres."""
+    """A 3-D scan in memory: ``data`` (i, j, k) float32 in HU (or scanner units for MR), the
+    voxel-to-world ``affine`` (4, 4) in RAS+ millimetres and its ``modality`` (one of
+    :data:`MODALITIES`), so renderers, QC and cleanup can apply the modality's rules."""
 
     data: np.ndarray
     affine: np.ndarray
+    modality: str = "ct"
 
     @property
     def zooms(self) -> tuple[float, float, float]:
