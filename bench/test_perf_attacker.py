@@ -16,7 +16,7 @@ import pytest
 
 from defacebench.contracts import Volume
 from defacebench.metrics import DistanceMatrix
-from defacebench.report.montage import best_face
+from defacebench.run.faces import best_face
 
 VIEWS = ((0, 0), (8, 0), (-8, 0), (0, 6), (0, -6))
 

@@ -150,6 +150,11 @@ class Defacer(Plugin, Protocol):
 
     def deface(self, volume_path: Path, workdir: Path) -> DefaceResult: ...
 
+    def tool_version(self) -> str:
+        """The external tool's version ("" for a defacer that runs no tool); asked once per process
+        and part of the defacings' cache keys, so upgrading the tool recomputes them."""
+        ...
+
 
 @runtime_checkable
 class Renderer(Plugin, Protocol):

@@ -22,6 +22,9 @@ class NoneDefacer:
     def __init__(self, params: NoParams | None = None) -> None:
         self.params = params or NoParams()
 
+    def tool_version(self) -> str:
+        return ""
+
     def available(self) -> Availability:
         return Availability.yes()
 

@@ -319,7 +319,7 @@ def measure_memory(p: BenchParams, work: Path) -> list[Figure]:
 def face_items(n: int, seed: int = 0) -> list:
     """``n`` (image, Face) items: a real surface render of the sample head, dlib_hog's face, and
     per-item pixel noise (so no two inputs are identical; the network's cost does not depend on it)."""
-    from defacebench.report.montage import best_face
+    from defacebench.run.faces import best_face
     from defacebench.data.sample_face import base_head
     from defacebench.contracts import Volume
     from recognizers.detect.dlib import DlibHog

@@ -38,7 +38,7 @@ def renders(scale: tuple[float, float, float] = (1.0, 1.0, 1.0), views=VIEWS) ->
 @lru_cache(maxsize=None)
 def hog_faces(scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> tuple[Face | None, ...]:
     """The best dlib_hog face of each render of :func:`renders` (None where none was found)."""
-    from defacebench.report.montage import best_face
+    from defacebench.run.faces import best_face
     from recognizers.detect.dlib import DlibHog
 
     hog = DlibHog()

@@ -6,7 +6,8 @@ import numpy as np
 from PIL import Image
 
 from defacebench.contracts import Face
-from defacebench.report.montage import THUMB_PX, MontageRow, best_face, write_montage
+from defacebench.report.montage import THUMB_PX, MontageRow, write_montage
+from defacebench.run.faces import best_face
 
 
 def test_best_face_rules():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from defacebench.report import LeaderboardRow, compare_baseline, parse_tolerances, save_baseline
-from defacebench.report.baseline import BaselineError, ToleranceError, format_regressions
+from defacebench.report.baseline import BaselineError, ToleranceError, format_regressions, load_baseline
 
 
 def _row(cid: str, rank1: float | None, ci=(0.6, 0.9), auc: float | None = 0.95, auc_ci=(0.9, 0.99)) -> LeaderboardRow:
@@ -16,9 +16,13 @@ def _row(cid: str, rank1: float | None, ci=(0.6, 0.9), auc: float | None = 0.95,
                           detection_rate=1.0)
 
 
+PROVENANCE = {"dataset": {"fingerprint": "abc", "subjects": 20}, "split": {"seed": 0},
+              "plugins": {"defacers": {"fsl": "1"}}}
+
+
 def test_regression_is_below_ci_lower_bound_minus_tolerance(tmp_path):
     base = tmp_path / "baseline.json"
-    save_baseline(base, [_row("none-s-d-r", 0.8), _row("fsl-s-d-r", 0.7), _row("afni-s-d-r", 0.5)])
+    save_baseline(base, [_row("none-s-d-r", 0.8), _row("fsl-s-d-r", 0.7), _row("afni-s-d-r", 0.5)], **PROVENANCE)
     assert json.loads(base.read_text())["configs"]["fsl-s-d-r"]["rank1_ci"] == [0.6, 0.9]
     new = [
         _row("none-s-d-r", 0.551),            # inside CI lower bound - 0.05: fine
@@ -49,3 +53,21 @@ def test_parse_tolerances_and_bad_files(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(BaselineError, match="b.json"):
         compare_baseline([], broken)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["configs"]["fsl-s-d-r"].update(rank1="high"), "configs.fsl-s-d-r.rank1 = 'high'"),
+    (lambda d: d["configs"]["fsl-s-d-r"].update(rank1_ci=[0.1, float("nan")]), "rank1_ci"),
+    (lambda d: d.update(configs={}), "holds no configuration"),
+    (lambda d: d.pop("dataset"), "records no dataset fingerprint"),
+    (lambda d: d.update(version=1), "records no dataset fingerprint"),
+])
+def test_a_baseline_the_gate_cannot_judge_with_is_an_error_naming_the_file(tmp_path, mutate, message):
+    base = tmp_path / "baseline.json"
+    save_baseline(base, [_row("fsl-s-d-r", 0.7)], **PROVENANCE)
+    data = json.loads(base.read_text())
+    mutate(data)
+    base.write_text(json.dumps(data))
+    with pytest.raises(BaselineError, match="baseline.json") as info:
+        load_baseline(base)
+    assert message in str(info.value) and "--save-baseline" in str(info.value)

@@ -73,9 +73,15 @@ def test_results_tree_and_manifest(cold_run):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["configurations"][CONTROL] == {"status": "passed"}
     assert len(manifest["dataset"]["subjects"]) == N_SUBJECTS
-    assert set(manifest["split"]["calibration_ids"]).isdisjoint(manifest["split"]["heldout_ids"])
+    split = manifest["splits"][CONTROL]
+    assert set(split["calibration_ids"]).isdisjoint(split["heldout_ids"])
+    assert manifest["splits"][QUICKSHEAR] == split, "one split for every configuration"
+    stages = manifest["stages"]
+    assert stages["convert"]["dicom2nifti"]["computed"] == 2 * N_SUBJECTS
+    # the tested defacer defaces only the probe scans (no aware scenario asked); QC once per defacing
+    assert stages["deface"]["quickshear"]["computed"] == stages["qc"]["quickshear"]["computed"] == N_SUBJECTS
     emb = manifest["embeddings_per_configuration"][CONTROL]
-    assert emb["gallery"] + emb["probe"] <= 2 * N_SUBJECTS == emb["recognizer_passes_expected"]
+    assert emb["gallery"] + emb["probe"] <= 2 * N_SUBJECTS and emb["subjects"] == N_SUBJECTS
     # each image embedded once: control gallery + control probe + quickshear probe images at most
     assert manifest["embeddings_computed"] <= 3 * N_SUBJECTS
     lines = (run_dir / "leaderboard.md").read_text().splitlines()
@@ -107,7 +113,7 @@ def test_warm_rerun_computes_nothing_and_matches(cold_run, tiny_sample):
 def test_dask_localcluster_gives_identical_matrices(cold_run, tiny_sample, tmp_path):
     pytest.importorskip("distributed")
     _, run_dir = cold_run
-    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "dask", "--executor", "dask", "--workers", "2"),
+    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "dask", "--executor", "dask", "--bench-workers", "2"),
                cache=tmp_path / "cache")
     assert out.returncode == 0, out.stdout + out.stderr
     manifest = json.loads((tmp_path / "runs" / "dask" / "manifest.json").read_text())
@@ -210,15 +216,23 @@ def test_bad_subject_and_failing_defacer_are_recorded_not_fatal(cold_run, tiny_s
                 "--run-id", "bad", "--defacers", "none,always_fails", *ATTACKER, "--n-bootstrap", "200",
                 "--calibration", "1.0"],  # 3 subjects remain: too few to hold any out
                cache=base / "cache")
-    assert out.returncode == 0, out.stdout + out.stderr
+    # a defacer that fails on every subject is defacer_failed (exit 1, its first error shown), never "safe"
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "DEFACER FAILED always_fails-surface" in out.stderr and "cannot find the face" in out.stderr
+    assert "1 subject(s) dropped before defacing (002 (convert))" in out.stdout
     run_dir = tmp_path / "runs" / "bad"
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    failure = next(f for f in manifest["dataset_failures"] if f["subject_id"] == "002")
-    assert broken.name in failure["error"] and failure["stage"] == "convert"
-    assert len(manifest["dataset"]["subjects"]) == N_SUBJECTS - 1
+    conversion = manifest["dataset"]["conversion"][manifest["dataset"]["roles"]["002"]["probe"]]
+    assert broken.name in conversion["error"]
+    assert manifest["configurations"]["always_fails-surface-dlib_hog-dlib_resnet"]["status"] == "defacer_failed"
     metrics = json.loads((run_dir / "always_fails-surface-dlib_hog-dlib_resnet" / "metrics.json").read_text())
-    assert metrics["n"] == N_SUBJECTS - 1 and metrics["rank1"] == 0.0
+    control = json.loads((run_dir / CONTROL / "metrics.json").read_text())
+    assert metrics["n"] == control["n"] == N_SUBJECTS - 1
+    # exposed: the failed subjects are scored with their undefaced probes, exactly the control's matrix
+    assert metrics["rank1"] == control["rank1"] and metrics["extra"]["status"] == "defacer_failed"
+    assert metrics["extra"]["defacing_failure_rate"] == 1.0
     assert metrics["extra"]["qc"]["labels"] == {"failed": N_SUBJECTS - 1}
-    rows = metrics["extra"]["failures"]
+    rows = [r for r in metrics["extra"]["failures"] if r["stage"] == "deface"]
     assert len(rows) == N_SUBJECTS - 1 and all("exit code 4" in r["error"] and "cannot find the face" in r["error"]
                                                for r in rows)
+    assert [r["subject_id"] for r in metrics["extra"]["failures"] if r["stage"] == "convert"] == ["002"]

@@ -44,6 +44,9 @@ MODULE = textwrap.dedent('''\
         def available(self):
             return Availability.yes()
 
+        def tool_version(self):
+            return ""
+
         def deface(self, volume_path, workdir):
             import nibabel as nib
             from scipy import ndimage

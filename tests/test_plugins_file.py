@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from defacebench.errors import DefaceError, PluginsFileError
+from defacebench.errors import DefaceError, DuplicatePluginError, PluginsFileError
 from defacebench.plugins.toml import load_plugins_file
 from defacebench.plugins.registry import build_registry
 
@@ -111,13 +111,34 @@ def test_missing_tool_is_unavailable_with_reason(tmp_path):
     ("[defacers.a]\ncommand = 'tool {input}'\ntimeout = -1\n", "`timeout` must be a positive"),
     ("[defacers.a]\ncommand = 'tool {input}'\ncolour = 'red'\n", "unknown key(s) ['colour']"),
     ("[defacers.bad-name]\ncommand = 'tool {input}'\n", "no '-'"),
-    ("[renderers.x]\ncommand = 'tool {input}'\n", "unknown table(s) ['renderers']"),
+    ("[renderers.x]\ncommand = 'tool {input}'\n", "no installed renderer named 'x'"),
     ("[defacers.a\ncommand = 'x'\n", "not valid TOML"),
+    ("[colours.x]\nred = 1\n", "unknown table(s) ['colours']"),
+    ("[renderers.surface]\nsize = 3\n", "[renderers.surface]: unknown key(s) size"),
+    ("[renderers.surface]\nmm_per_px = 'big'\n", "key 'mm_per_px': expected float, got str 'big'"),
+    ("[detectors.dlib_hog_up2]\nplugin = 'dlib_hogg'\nupsample = 2\n", "no installed detector named 'dlib_hogg'"),
+    ("[detectors.dlib_hog_up2]\nplugin = 'dlib_hog'\nupsample = 2.5\n", "key 'upsample': expected int"),
+    ("[detectors.dlib_hog]\nplugin = 'dlib_hog'\n", "two detectors named 'dlib_hog'"),
 ])
 def test_bad_plugins_file_names_file_key_and_fix(tmp_path, body, message):
     path = tmp_path / "defacebench.toml"
     path.write_text(body)
-    with pytest.raises(PluginsFileError) as err:
-        load_plugins_file(path)
+    with pytest.raises((PluginsFileError, DuplicatePluginError)) as err:
+        build_registry(path)
     assert message in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_plugins_file_sets_params_and_declares_variants(tmp_path):
+    """[renderers.surface] sets an installed plugin's params (typed, tuples); a variant is a new name
+    with the base plugin's class and the given params; both record where the params came from."""
+    path = _toml(tmp_path, "[renderers.surface]\nviews = [[0, 0], [30, 0]]\nmm_per_px = 0.5\n\n"
+                           "[detectors.dlib_hog_up2]\nplugin = 'dlib_hog'\nupsample = 2\n")
+    registry = build_registry(path)
+    surface = registry.get("renderers", "surface")
+    assert surface.params.views == ((0, 0), (30, 0)) and surface.params.mm_per_px == 0.5
+    variant, base = registry.get("detectors", "dlib_hog_up2"), registry.get("detectors", "dlib_hog")
+    assert type(variant) is type(base) and variant.name == "dlib_hog_up2" and base.name == "dlib_hog"
+    assert variant.params.upsample == 2 and base.params.upsample != 2
+    assert "params from" in registry.entry("detectors", "dlib_hog_up2").source and str(path) in \
+        registry.entry("renderers", "surface").source

@@ -64,6 +64,7 @@ class Copy:
     name = "{name}"; version = "1"; deterministic = True
     def __init__(self): self.params = P()
     def available(self): return Availability.yes()
+    def tool_version(self): return ""
     def deface(self, volume_path, workdir): raise NotImplementedError
 '''
 

@@ -24,6 +24,9 @@ class _Base:
     def available(self):
         return Availability.yes()
 
+    def tool_version(self):
+        return ""
+
 
 class WritesNextToInput(_Base):
     name = "writes_next"

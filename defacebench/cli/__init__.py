@@ -19,8 +19,10 @@ SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "i
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every importable subcommand registered."""
     parser = argparse.ArgumentParser(prog="defacebench", description=__doc__.splitlines()[0])
-    parser.add_argument("--plugins-file", type=str, default=None,
-                        help="TOML file declaring command-line defacers (default: ./defacebench.toml)")
+    parser.add_argument("--plugins-file", dest="global_plugins_file", type=str, default=None,
+                        help="TOML plugins file: command defacers, plugin parameters and variants "
+                             "(default: ./defacebench.toml)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
@@ -50,9 +52,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except DefacebenchError as exc:
-        print(f"defacebench {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"defacebench {args.command}: interrupted; finished stages are cached, rerun to resume", file=sys.stderr)
+        return 130
+    except (DefacebenchError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"defacebench {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line; an OSError names its file and what the user can do."""
+    if isinstance(exc, OSError) and not isinstance(exc, DefacebenchError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (check that the folder exists, is writable and has free space; --debug shows the traceback)"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Run identify and print the headline numbers."""
     from defacebench.run.identify import identify
 
-    plugins_file = getattr(args, "plugins_file", None)
+    plugins_file = getattr(args, "global_plugins_file", None)
     detector = _plugin("detectors", args.detector, plugins_file)
     recognizer = _plugin("recognizers", args.recognizer, plugins_file)
     result = identify(args.gallery, args.probe, detector, recognizer, args.out, calibration=args.calibration,

@@ -36,7 +36,7 @@ def plugin_rows(registry, kinds) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = load_registry(Path(args.plugins_file) if args.plugins_file else None)
+    registry = load_registry(Path(args.global_plugins_file) if args.global_plugins_file else None)
     kinds = [args.kind] if args.kind else list(KINDS)
     rows = plugin_rows(registry, kinds)
     if args.json:

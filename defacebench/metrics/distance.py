@@ -33,6 +33,9 @@ from defacebench.contracts import METRICS
 from defacebench.errors import EvaluationError
 
 LAYOUTS = ("ours", "seed")
+MATRIX_METRICS = (*METRICS, "svm")
+"""What a matrix's values may be: a recognizer's distance, or ``svm`` = 1 / (1 + exp(decision value)) of
+a per-subject SVM (in (0, 1), smaller = more similar; see defacebench.run.scenarios)."""
 _CORNER_PREFIX = "metric="
 
 
@@ -50,8 +53,8 @@ class DistanceMatrix:
         values = np.array(self.values, dtype=np.float64, copy=True)
         object.__setattr__(self, "gallery_ids", tuple(str(i) for i in self.gallery_ids))
         object.__setattr__(self, "probe_ids", tuple(str(i) for i in self.probe_ids))
-        if self.metric not in METRICS:
-            raise EvaluationError(f"distance metric {self.metric!r} is unknown: use one of {METRICS}")
+        if self.metric not in MATRIX_METRICS:
+            raise EvaluationError(f"distance metric {self.metric!r} is unknown: use one of {MATRIX_METRICS}")
         shape = (len(self.gallery_ids), len(self.probe_ids))
         if values.shape != shape:
             raise EvaluationError(

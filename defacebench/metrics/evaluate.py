@@ -27,13 +27,11 @@ from defacebench.metrics.bootstrap import BootstrapParams, bootstrap_cis
 from defacebench.metrics.distance import DistanceMatrix
 from defacebench.metrics.identification import chance_levels, cmc, rank1_tie_shared, rank_k, rank_table
 from defacebench.metrics.pairs import make_pairs
+from defacebench.metrics.protocols import PROTOCOLS, EvalProtocol, get_protocol
 from defacebench.metrics.seed import seed_fit
 from defacebench.metrics.split import Split, file_order_split, make_split
 from defacebench.metrics.thresholds import Counts, Threshold, apply_threshold, fit_threshold, parse_policy
 from defacebench.metrics.verification import verification_metrics
-
-PROTOCOLS = ("default", "seed")
-
 
 @dataclass(frozen=True, eq=False)
 class Evaluation:
@@ -87,7 +85,7 @@ class Evaluation:
             "precision": c.precision, "recall": c.recall, "f1": c.f1,
             "youden_threshold": self.youden_threshold,
         }
-        if self.protocol == "seed":
+        if self.auprc_grid is not None:
             out["auprc_grid"] = self.auprc_grid
             out["grid_max"] = self.grid_max
         out.update({
@@ -121,26 +119,18 @@ def evaluate_matrix(
     measured upstream; ``detection_rate`` is its ``probe`` entry, else the fraction of probe
     columns holding at least one finite distance.
     """
-    if protocol not in PROTOCOLS:
-        raise EvaluationError(f"protocol {protocol!r} is unknown: use one of {PROTOCOLS}")
+    proto = get_protocol(protocol)
     parse_policy(policy)
-    if protocol == "seed" and policy != "f1":
-        raise EvaluationError(
-            f"policy {policy!r} with protocol 'seed': the seed protocol fixes the study's grid F1-max "
-            "(its Youden threshold is reported too); use --protocol default for other policies"
-        )
+    proto.check_policy(policy)
     if split is None:
-        ids = matrix.subject_ids()
-        split = file_order_split(ids, calibration=calibration) if protocol == "seed" else make_split(
-            ids, calibration=calibration, seed=seed
-        )
+        split = _make_split(proto, matrix.subject_ids(), calibration, seed)
     _check_split(matrix, split)
-    curve_matrix = matrix.subset(split.calibration_ids) if protocol == "seed" else matrix
+    curve_matrix = matrix.subset(split.calibration_ids) if proto.curves_on == "calibration" else matrix
     pairs, table = make_pairs(curve_matrix), rank_table(curve_matrix)
     ver = verification_metrics(pairs)
     ci = bootstrap_cis(curve_matrix, pairs, table, BootstrapParams(n_resamples=n_bootstrap, seed=seed))
     ci = {**ci, **_wilson_cis(table)}
-    fitted = _fit(matrix, curve_matrix, split, protocol, policy)
+    fitted = _fit(matrix, curve_matrix, split, proto, policy)
     threshold, youden = fitted.threshold, fitted.youden
     roc_auc, auprc, grid_max = ver.roc_auc, None, None
     if fitted.roc_auc is not None:  # the seed protocol's own formula and grid numbers
@@ -155,7 +145,7 @@ def evaluate_matrix(
         counts=apply_threshold(matrix, threshold, split.heldout_ids), youden_threshold=youden,
         cmc=tuple(float(x) for x in cmc(table)), chance=chance_levels(curve_matrix.shape[0]), ci=ci,
         detection_rate=float(detection.get("probe", _probe_detection_rate(matrix))), detection=detection,
-        split=split, threshold_free_on="calibration" if protocol == "seed" and not split.fit_on_all else "all",
+        split=split, threshold_free_on="calibration" if curve_matrix is not matrix and not split.fit_on_all else "all",
         n_bootstrap=n_bootstrap, bootstrap_seed=seed, auprc_grid=auprc, grid_max=grid_max,
         identified_ids=tuple(sorted(p for p, r in zip(curve_matrix.probe_ids, table.ranks) if r == 1)),
     )
@@ -189,9 +179,17 @@ class _Fitted:
     grid_max: float | None = None
 
 
-def _fit(matrix: DistanceMatrix, curve_matrix: DistanceMatrix, split: Split, protocol: str, policy: str) -> _Fitted:
-    """Fit the thresholds on the calibration ids: the study's grid (seed) or exact (default)."""
-    if protocol == "seed":
+def _make_split(proto: EvalProtocol, ids, calibration: float, seed: int) -> Split:
+    """The protocol's split of ``ids`` when the caller gave none."""
+    if proto.split == "file_order":
+        return file_order_split(ids, calibration=calibration)
+    return make_split(ids, calibration=calibration, seed=seed)
+
+
+def _fit(matrix: DistanceMatrix, curve_matrix: DistanceMatrix, split: Split, proto: EvalProtocol,
+         policy: str) -> _Fitted:
+    """Fit the thresholds on the calibration ids: the study's grid or exact from the sorted scores."""
+    if proto.grid_fit:
         r = seed_fit(curve_matrix)
         threshold = Threshold(r.threshold, "f1", matrix.metric, tuple(sorted(split.calibration_ids)))
         return _Fitted(threshold, r.youden_threshold, r.roc_auc, r.auprc_grid, r.grid_max)

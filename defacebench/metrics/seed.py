@@ -73,7 +73,7 @@ class SeedResult:
 
 def seed_grid(metric: str, matrix: DistanceMatrix) -> np.ndarray:
     """The study's 100-point grid for ``metric`` (see the module docstring for euclidean)."""
-    if metric == "cosine":
+    if metric in ("cosine", "svm"):
         top = 1.0
     elif metric == "euclidean_l2":
         top = 1.41

@@ -51,6 +51,18 @@ def _n_calibration(n: int, calibration: float) -> int:
     return min(max(int(round(calibration * n)), 2), n - 2)
 
 
+def check_split_feasible(n_subjects: int, calibration: float, *, where: str = "") -> None:
+    """Raise EvaluationError, before any computing, when ``n_subjects`` cannot be split as asked."""
+    if calibration == 1.0:
+        if n_subjects < 1:
+            raise EvaluationError(f"{where + ': ' if where else ''}no subjects to evaluate")
+        return
+    try:
+        _n_calibration(n_subjects, calibration)
+    except EvaluationError as exc:
+        raise EvaluationError(f"{where + ': ' if where else ''}{exc}") from None
+
+
 def make_split(subject_ids: Sequence[str], *, calibration: float = 0.7, seed: int = 0) -> Split:
     """Seeded random subject-level split; ``calibration=1.0`` puts every id on both sides."""
     ids = sorted(set(map(str, subject_ids)))

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Iterable
 
 from defacebench.plugins.entries import Entry, LoadProblem
-from defacebench.plugins.toml import load_plugins_file
+from defacebench.plugins.params import instantiate, params_from_table
+from defacebench.plugins.toml import ParamSetting, load_plugins_file
 from defacebench.contracts import KINDS, PROTOCOLS, check_name
-from defacebench.errors import DuplicatePluginError, PluginLoadError, UnknownPluginError
+from defacebench.errors import DuplicatePluginError, PluginError, PluginLoadError, PluginsFileError, UnknownPluginError
 
 GROUP_PREFIX = "defacebench."
 PLUGINS_FILE_ENV = "DEFACEBENCH_PLUGINS_FILE"
@@ -121,25 +122,56 @@ def _load_entry_points(kind: str) -> Iterable[Entry | LoadProblem]:
 
 
 def build_registry(plugins_file: Path | None = None) -> Registry:
-    """Discover every plugin; raises :class:`DuplicatePluginError` naming both sources of a clash."""
+    """Discover every plugin, then apply the plugins file (command defacers, parameters, variants).
+
+    Raises :class:`DuplicatePluginError` naming both sources of a name clash and
+    :class:`PluginsFileError` naming the file, table and key of a bad parameter."""
     entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
     problems: list[LoadProblem] = []
     found: list[Entry | LoadProblem] = [item for kind in KINDS for item in _load_entry_points(kind)]
     path = plugins_file if plugins_file is not None else default_plugins_file()
-    if path is not None:
-        found.extend(load_plugins_file(path))
+    declared = load_plugins_file(path) if path is not None else None
+    found.extend(declared.entries if declared else ())
     for item in found:
         if isinstance(item, LoadProblem):
             problems.append(item)
             continue
-        existing = entries[item.kind].get(item.name)
-        if existing is not None:
-            raise DuplicatePluginError(
-                f"two {item.kind} named {item.name!r}: {existing.source} and {item.source}; "
-                "rename one (plugin names must be unique within a kind)"
-            )
-        entries[item.kind][item.name] = item
+        _add(entries, item)
+    for setting in declared.settings if declared else ():
+        _apply_setting(entries, problems, setting)
     return Registry(entries, tuple(problems))
+
+
+def _add(entries: dict[str, dict[str, Entry]], item: Entry) -> None:
+    existing = entries[item.kind].get(item.name)
+    if existing is not None:
+        raise DuplicatePluginError(
+            f"two {item.kind} named {item.name!r}: {existing.source} and {item.source}; "
+            "rename one (plugin names must be unique within a kind)"
+        )
+    entries[item.kind][item.name] = item
+
+
+def _apply_setting(entries: dict[str, dict[str, Entry]], problems: list[LoadProblem], setting: ParamSetting) -> None:
+    """Re-instantiate an installed plugin with the table's parameters, or add a variant of one."""
+    base_name = setting.base or setting.name
+    base = entries[setting.kind].get(base_name)
+    if base is None:
+        if any(p.kind == setting.kind and p.name == base_name for p in problems):
+            return  # the plugin failed to load: its configurations are skipped with that error already
+        installed = ", ".join(sorted(entries[setting.kind])) or "(none)"
+        raise PluginsFileError(f"{setting.where}: no installed {setting.kind[:-1]} named {base_name!r} "
+                               f"(installed: {installed}); to declare a variant add plugin = \"<installed name>\"")
+    params = params_from_table(base.plugin.params, setting.table, setting.where)
+    try:
+        plugin = instantiate(base.plugin, params, name=setting.name if setting.base else None)
+    except PluginError as exc:
+        raise PluginsFileError(f"{setting.where}: {exc}") from exc
+    source = f"{base.source}, params from {setting.where}"
+    if setting.base is None:
+        entries[setting.kind][setting.name] = Entry(setting.kind, setting.name, plugin, source)
+    else:
+        _add(entries, Entry(setting.kind, setting.name, plugin, f"variant of {base_name}: {source}"))
 
 
 def default_plugins_file() -> Path | None:

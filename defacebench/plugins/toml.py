@@ -1,6 +1,15 @@
-"""Command-line defacers declared as data in a TOML file (``defacebench.toml``).
+"""The plugins file (``defacebench.toml``): command-line defacers as data, and plugin parameters.
 
-Example::
+Plugin parameters and variants (validated by :mod:`defacebench.plugins.params`)::
+
+    [renderers.surface]
+    views = [[0, 0, 0], [30, 0, 0]]     # set an installed plugin's parameters
+
+    [detectors.dlib_hog_up2]            # a variant under a new name
+    plugin = "dlib_hog"
+    upsample = 2
+
+A command defacer::
 
     [defacers.mri_reface]
     command = "mri_reface {input} {workdir} -imType CT"
@@ -21,10 +30,9 @@ import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from defacebench.plugins.entries import Entry
-from defacebench.contracts import Availability, DefaceResult, check_name
+from defacebench.contracts import KINDS, Availability, DefaceResult, check_name
 from defacebench.errors import DefaceError, PluginsFileError
 from defacebench.plugins.tools import check_run, require_output, run_tool, tool_version, which
 
@@ -59,6 +67,10 @@ class CommandDefacer:
         if not self._version:
             self._version = tool_version(self.params.version_command) if self.params.version_command else "unknown"
         return self._version
+
+    def tool_version(self) -> str:
+        """The tool's version (the declared or reported one): part of the defacings' cache keys."""
+        return self.version
 
     def available(self) -> Availability:
         exe = self.params.command[0]
@@ -138,21 +150,61 @@ def _parse_defacer(name: str, table: dict, path: Path) -> CommandDefacer:
         raise PluginsFileError(f"{where}: {exc}") from exc
 
 
-def load_plugins_file(path: Path) -> Iterable:
-    """Parse ``path`` into registry entries; a malformed file raises :class:`PluginsFileError`."""
+@dataclass(frozen=True)
+class ParamSetting:
+    """A TOML table that sets an installed plugin's parameters (``base`` None) or declares a variant
+    ``name`` of the plugin ``base``; ``table`` holds the parameter values, ``where`` file and table."""
+
+    kind: str
+    name: str
+    base: str | None
+    table: dict
+    where: str
+
+
+@dataclass(frozen=True)
+class PluginsFile:
+    """What a plugins file declares: command defacers (registry entries) and parameter settings."""
+
+    entries: tuple[Entry, ...] = ()
+    settings: tuple[ParamSetting, ...] = ()
+
+
+def load_plugins_file(path: Path) -> PluginsFile:
+    """Parse ``path``; a malformed file raises :class:`PluginsFileError` naming the file and table.
+
+    ``[defacers.<name>]`` with ``command`` declares a command defacer; any ``[<kind>.<name>]`` with
+    ``plugin = "<installed name>"`` declares a variant; any other ``[<kind>.<name>]`` sets the
+    parameters of the installed plugin ``<name>``."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise PluginsFileError(f"{path}: plugins file not found; fix --plugins-file or create it") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PluginsFileError(f"{path}: not valid TOML: {exc}") from exc
-    unknown = set(data) - {"defacers"}
+    unknown = set(data) - set(KINDS)
     if unknown:
-        raise PluginsFileError(f"{path}: unknown table(s) {sorted(unknown)}; only [defacers.<name>] is supported")
-    entries = []
-    for name, table in data.get("defacers", {}).items():
-        if not isinstance(table, dict):
-            raise PluginsFileError(f"{path}: defacers.{name} must be a table ([defacers.{name}])")
-        entries.append(Entry("defacers", name, _parse_defacer(name, table, path), f"TOML {path}"))
-    return entries
+        raise PluginsFileError(f"{path}: unknown table(s) {sorted(unknown)}; use [{'|'.join(KINDS)}.<name>]")
+    entries, settings = [], []
+    for kind in KINDS:
+        for name, table in data.get(kind, {}).items():
+            where = f"{path} [{kind}.{name}]"
+            if not isinstance(table, dict):
+                raise PluginsFileError(f"{path}: {kind}.{name} must be a table ([{kind}.{name}])")
+            if kind == "defacers" and ("command" in table or set(table) & (KNOWN_KEYS - {"version"})):
+                entries.append(Entry("defacers", name, _parse_defacer(name, table, path), f"TOML {path}"))
+                continue
+            base = table.get("plugin")
+            if base is not None and not isinstance(base, str):
+                raise PluginsFileError(f"{where}: `plugin` must name an installed {kind[:-1]}, got {base!r}")
+            _check_variant_name(name, where)
+            settings.append(ParamSetting(kind, name, base, {k: v for k, v in table.items() if k != "plugin"}, where))
+    return PluginsFile(tuple(entries), tuple(settings))
+
+
+def _check_variant_name(name: str, where: str) -> None:
+    try:
+        check_name(name)
+    except ValueError as exc:
+        raise PluginsFileError(f"{where}: {exc}") from exc

@@ -90,8 +90,11 @@ def _image_cell(path: Path | None, run_dir: Path, alt: str, images: bool) -> str
     uri = thumbnail_uri(full)
     if uri is None:
         return '<td data-sort="">-</td>'
-    # the link opens the full-size file when the page is viewed inside the run folder
-    link = html.escape(path.as_posix() if not path.is_absolute() else full.as_uri())
+    # the link opens the full-size file relative to the page, so a copied run folder keeps working
+    try:
+        link = html.escape(full.resolve().relative_to(Path(run_dir).resolve()).as_posix())
+    except ValueError:
+        link = html.escape(full.resolve().as_uri())
     img = f'<img class="thumb" alt="{html.escape(alt)}" src="{uri}">'
     return f'<td data-sort=""><div class="thumb"><a href="{link}">{img}</a></div></td>'
 

@@ -1,8 +1,6 @@
-"""Which detected face the harness keeps, and the per-configuration montage image.
+"""The per-configuration montage image.
 
-``best_face`` is the rule every stage uses: the highest detector score wins; on equal scores the
-larger box wins (a render shows one head, and a spurious small detection is the likelier error);
-on equal score and area the earlier face in the detector's list wins. ``write_montage`` draws
+``write_montage`` draws
 original vs defaced renders per subject side by side with the kept face box, so a person can see
 at a glance what the attacker saw; "no face" is written on images without a kept face.
 """
@@ -23,17 +21,6 @@ THUMB_PX = 256
 LABEL_PX = 18
 ROWS_PER_COLUMN = 8
 BOX_COLORS = {"original": (40, 200, 60), "defaced": (230, 60, 40)}
-
-
-def best_face(faces: Sequence[Face] | None) -> Face | None:
-    """The kept face: highest score, then largest box area, then first in list; None if no face."""
-    best, best_key = None, None
-    for face in faces or ():
-        x0, y0, x1, y1 = face.box
-        key = (float(face.score), max(0.0, x1 - x0) * max(0.0, y1 - y0))
-        if best_key is None or key > best_key:  # strict: the earlier face wins a full tie
-            best, best_key = face, key
-    return best
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,21 @@ class LeaderboardRow:
     montage: Path | None = None
     plot: Path | None = None
     identified_ids: tuple[str, ...] = ()
+    scenario: str = "rescan"
+    fusion: str = "single"
+    tar_far_1e2: float | None = None
+    defacing_failure_rate: float | None = None
+    seconds_per_subject: float | None = None
+
+    @property
+    def attacker(self) -> tuple[str, str, str, str]:
+        """(renderer, detector, recognizer, scenario): the attack this row measures."""
+        return (self.renderer, self.detector, self.recognizer, self.scenario)
+
+    @property
+    def key(self) -> str:
+        """The row's test id: the configuration id, plus the scenario unless it is rescan."""
+        return self.config_id if self.scenario == "rescan" else f"{self.config_id}-{self.scenario}"
 
     @property
     def is_control(self) -> bool:
@@ -112,6 +127,11 @@ class LeaderboardRow:
             status=str(parts.get("status", extra.get("status", "ok"))),
             montage=Path(montage) if montage else None, plot=Path(plot) if plot else None,
             identified_ids=tuple(str(i) for i in metrics.get("identified_at_rank1") or ()),
+            scenario=str(parts.get("scenario", extra.get("scenario", "rescan"))),
+            fusion=str(parts.get("fusion", extra.get("fusion", "single"))),
+            tar_far_1e2=(metrics.get("tar_at_far") or {}).get("0.01"),
+            defacing_failure_rate=parts.get("defacing_failure_rate", extra.get("defacing_failure_rate")),
+            seconds_per_subject=parts.get("seconds_per_subject", extra.get("seconds_per_subject")),
         )
 
     @classmethod
@@ -138,10 +158,10 @@ def _pair(value: Any) -> tuple[float, float] | None:
 
 def with_privacy_gain(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
     """Fill privacy gain from the matching control row and order the control rows first."""
-    controls = {(r.renderer, r.detector, r.recognizer): r for r in rows if r.is_control}
+    controls = {r.attacker: r for r in rows if r.is_control}
     out = []
     for row in rows:
-        control = controls.get((row.renderer, row.detector, row.recognizer))
+        control = controls.get(row.attacker)
         gain = None
         if control is not None and control.rank1 is not None and row.rank1 is not None:
             gain = control.rank1 - row.rank1

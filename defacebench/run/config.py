@@ -3,18 +3,23 @@
 A configuration is one ``(defacer, renderer, detector, recognizer)`` tuple; its id is the four names
 joined by ``-`` (names themselves never contain ``-``), which is exactly the pytest id, so
 ``-k fsl`` or ``-k "pydeface and not ants"`` select naturally. :class:`RunConfig` holds every
-run-level setting; it is recorded whole in the run's manifest.
+run-level setting; it is built from the one option table (:mod:`defacebench.run.options`) and
+recorded whole in the run's manifest.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from defacebench.contracts import KINDS
 from defacebench.errors import DefacebenchError
+
+
+class ConfigError(DefacebenchError, ValueError):
+    """A run setting is invalid (the message names the option and the fix)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -33,6 +38,11 @@ class ConfigId:
     def parts(self) -> tuple[str, str, str, str]:
         return (self.defacer, self.renderer, self.detector, self.recognizer)
 
+    @property
+    def attacker(self) -> tuple[str, str, str]:
+        """(renderer, detector, recognizer): the attacker this configuration's defacer faces."""
+        return (self.renderer, self.detector, self.recognizer)
+
     @classmethod
     def parse(cls, text: str) -> "ConfigId":
         parts = text.split("-")
@@ -41,28 +51,34 @@ class ConfigId:
         return cls(*parts)
 
 
-SCENARIOS = ("rescan", "seed")
-PROTOCOLS = ("default", "seed")
 CLEANUPS = ("mask", "seed_range", "none")
+EXECUTORS = ("local", "serial", "dask")
+CONVERTERS = ("dicom2nifti", "dcm2niix")
+FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Every run-level setting of a benchmark run (recorded in ``manifest.json``).
 
-    ``scenario`` says where the gallery comes from: ``rescan`` (the other acquisition of the
-    subject, undefaced; falls back to ``seed`` for subjects with one acquisition) or ``seed`` (the
-    undefaced render of the very scan that was defaced, as in the original study).
+    ``dataset`` None means the embedded sample (generated or found in the cache on first use).
+    ``scenarios`` name what feeds the gallery and probe (:mod:`defacebench.run.scenarios`).
+    ``failed_defacing`` says how a subject whose defacing failed is scored: ``exposed`` (default:
+    with its undefaced probe, what a user would otherwise share), ``excluded`` or ``nonmatch``.
     """
 
-    dataset: Path
+    dataset: Path | None = None
     results: Path = Path("results/runs")
     cache_dir: Path | None = None
     plugins_file: Path | None = None
+    defacers: tuple[str, ...] = ()
+    renderers: tuple[str, ...] = ()
+    detectors: tuple[str, ...] = ()
+    recognizers: tuple[str, ...] = ()
     executor: str = "local"
     scheduler: str | None = None
     workers: int | None = None
-    scenario: str = "rescan"
+    scenarios: tuple[str, ...] = ("rescan",)
     protocol: str = "default"
     calibration: float = 0.7
     seed: int = 0
@@ -71,34 +87,46 @@ class RunConfig:
     cleanup: str = "mask"
     converter: str = "dicom2nifti"
     qc_filter: str | None = None
+    failed_defacing: str = "exposed"
+    defacer_fail_share: float = 0.2
+    attacker_floor: float = 0.5
+    view_grid: tuple[float, float, float, float, int] = (30.0, 15.0, 15.0, 15.0, 1)
     images: bool = True
     run_id: str = ""
-    restrict: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    compare: Path | None = None
+    compare_fail: tuple[tuple[str, float], ...] = (("rank1", 0.05), ("roc_auc", 0.05))
+    save_baseline: Path | None = None
 
     def __post_init__(self) -> None:
-        checks = {"scenario": SCENARIOS, "protocol": PROTOCOLS, "cleanup": CLEANUPS,
-                  "executor": ("local", "serial", "dask")}
+        checks = {"cleanup": CLEANUPS, "executor": EXECUTORS, "converter": CONVERTERS,
+                  "failed_defacing": FAILED_DEFACING}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
-                raise DefacebenchError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        if not 0.0 < self.calibration <= 1.0:
-            raise DefacebenchError(f"calibration fraction must be in (0, 1], got {self.calibration}")
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        for name in ("calibration", "defacer_fail_share", "attacker_floor"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0 or (name == "calibration" and value == 0.0):
+                raise ConfigError(f"{name} must be a fraction in {'(0, 1]' if name == 'calibration' else '[0, 1]'}, "
+                                  f"got {value}")
+        if not self.scenarios:
+            raise ConfigError("scenarios is empty: name at least one, e.g. rescan")
+
+    @property
+    def restrict(self) -> dict[str, tuple[str, ...]]:
+        """kind -> the plugin names the run is restricted to (absent: every installed plugin)."""
+        return {kind: getattr(self, kind) for kind in KINDS if getattr(self, kind)}
 
     def to_dict(self) -> dict:
-        """JSON-able view for the manifest (paths as strings)."""
+        """JSON-able view for the manifest (paths as strings, tuples as lists)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = os.fspath(value) if isinstance(value, Path) else value
-        out["restrict"] = {k: list(v) for k, v in self.restrict}
+            if isinstance(value, Path):
+                value = os.fspath(value)
+            elif isinstance(value, tuple):
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
+            out[f.name] = value
         return out
-
-
-def parse_name_list(text: str | None) -> tuple[str, ...]:
-    """``"a,b , c"`` -> ``("a", "b", "c")``; None or empty -> ``()`` (no restriction)."""
-    if not text:
-        return ()
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def product(names: dict[str, list[str]], restrict: dict[str, tuple[str, ...]] | None = None) -> list[ConfigId]:
@@ -113,7 +141,7 @@ def product(names: dict[str, list[str]], restrict: dict[str, tuple[str, ...]] | 
         wanted = restrict.get(kind) or ()
         unknown = [n for n in wanted if n not in names[kind]]
         if unknown:
-            raise DefacebenchError(
+            raise ConfigError(
                 f"--{kind} names unknown plugin(s) {', '.join(unknown)}; installed: {', '.join(names[kind])}"
             )
         chosen.append([n for n in names[kind] if not wanted or n in wanted])

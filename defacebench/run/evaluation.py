@@ -1,203 +1,213 @@
-"""Evaluating one configuration: gallery x probe embeddings -> distance matrix -> metrics -> artifacts.
+"""Evaluating one (configuration, scenario): both sides' view embeddings -> fused matrices -> metrics.
 
-Intention-to-treat: every subject of the run stays in the matrix. A probe whose defacing failed,
-whose render failed or whose render shows no detected face has no embedding, so its column is +inf
-(a non-match at every threshold); the detection rates and the failure rows say why. The QC filter
-(``--qc-filter ok``) is the one opt-in exception, reproducing the seed study's hand-sanitised subset.
+Intention-to-treat: every subject of the scenario stays in the matrix. Failures are scored on the
+side of the person being protected:
+
+* a failed defacing is exposure: under the default rule ``exposed`` the subject's probe is its
+  undefaced scan (what a user would otherwise have to withhold or share); ``excluded`` drops it from
+  the matrix, ``nonmatch`` scores it as +inf (the original study's blind spot), both opt-in; the
+  defacing failure rate stands next to every rank-1, and above ``defacer_fail_share`` the
+  configuration's status is ``defacer_failed``;
+* a face not found on a successfully defaced scan is a non-match (+inf): that is real protection.
 """
 
 from __future__ import annotations
 
-import functools
-import shutil
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from defacebench.run.config import ConfigId
-from defacebench.run.records import CONTROL, ConfigOutcome, Failure
+from defacebench.run.evaluation_io import evaluate_cached, plugin_records, write_montage_for
+from defacebench.run.records import CONTROL, ConfigOutcome, Detected, Embedded, FailureRow, SubjectRoles
+from defacebench.run.scenarios import Scenario, fuse
 
 
-def _embedding_matrix(ids: list[str], vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
-    """(len(ids), dim) with NaN rows for subjects without an embedding (no face, failed defacing)."""
-    out = np.full((len(ids), dim), np.nan)
-    for i, s in enumerate(ids):
-        if s in vectors:
-            out[i] = vectors[s]
-    return out
+@dataclass
+class _Sides:
+    """Per-subject view embeddings of each side, and what happened on the way."""
+
+    ids: list[str] = field(default_factory=list)
+    gallery: list[np.ndarray] = field(default_factory=list)
+    probe: list[np.ndarray] = field(default_factory=list)
+    failures: list[FailureRow] = field(default_factory=list)
+    defacing_failed: list[str] = field(default_factory=list)
+    first_error: str = ""
 
 
-def _failures(run, cid: ConfigId, ids: list[str]) -> list[Failure]:
+def scenario_subjects(run, scenario: Scenario) -> tuple[list[SubjectRoles], list[FailureRow]]:
+    """Subjects whose acquisitions this scenario needs all converted (the same set for every
+    defacer), and a failure row for each subject left out, saying why."""
+    vols = run.volumes()
+    keep, dropped = [], []
+    for roles in run.roles:
+        if scenario.needs_other_acquisition and roles.other is None:
+            dropped.append(FailureRow(roles.subject_id, "roles", "gallery",
+                                      f"one acquisition only: scenario {scenario.name} needs a second one "
+                                      "(use --scenarios seed for single-scan datasets)"))
+            continue
+        needed = [("probe", roles.probe)] + ([("gallery", roles.other)] if scenario.needs_other_acquisition else [])
+        bad = [(role, vols[a.acq_id]) for role, a in needed if not vols[a.acq_id].ok]
+        if bad:
+            dropped.extend(FailureRow(roles.subject_id, "convert", role, v.error) for role, v in bad)
+            continue
+        keep.append(roles)
+    return keep, dropped
+
+
+def _views(emb, first_only: bool) -> np.ndarray:
+    if not isinstance(emb, Embedded):
+        return np.empty((0, 1))
+    return emb.vectors[:1] if first_only else emb.vectors
+
+
+def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
+    """Both sides' embeddings per subject under the failure rule."""
+    rule, first = run.config.failed_defacing, scenario.views == "first"
+    attack = (cid.renderer, cid.detector, cid.recognizer)
+    subjects, dropped = scenario_subjects(run, scenario)
+    sides = _Sides(failures=list(dropped))
+    tested = run.embedded(cid.defacer, *attack, grid)
+    undefaced = run.embedded(CONTROL, *attack, grid)
+    defacings = run._defaced_all(cid.defacer)
+    for roles in subjects:
+        s, probe_acq = roles.subject_id, roles.probe.acq_id
+        gallery_acq = (roles.other if scenario.gallery.acquisition == "other" else roles.probe).acq_id
+        gal = _gallery(run, cid, scenario, gallery_acq, tested, undefaced)
+        if not defacings[probe_acq].ok:
+            error = getattr(defacings[probe_acq], "error", "")
+            sides.defacing_failed.append(s)
+            sides.first_error = sides.first_error or error
+            sides.failures.append(FailureRow(s, "deface", "probe", error))
+            if rule == "excluded":
+                continue
+            probe = undefaced[probe_acq] if rule == "exposed" else None
+        else:
+            probe = tested[probe_acq]
+        sides.ids.append(s)
+        sides.gallery.append(_views(gal, first))
+        sides.probe.append(_views(probe, first))
+    sides.failures += _detection_failures(run, cid, scenario, subjects, grid)
+    return sides
+
+
+def _gallery(run, cid, scenario, acq: str, tested, undefaced):
+    """The gallery embedding; an aware attacker whose own defacing of the gallery failed falls back
+    to the undefaced gallery (the attacker keeps the stronger option)."""
+    if scenario.defaced_gallery and run._defaced_all(cid.defacer)[acq].ok:
+        return tested[acq]
+    return undefaced[acq]
+
+
+def _detection_failures(run, cid: ConfigId, scenario: Scenario, subjects, grid) -> list[FailureRow]:
+    """A row per subject and side whose render failed or whose (first) view has no kept face."""
     rows = []
-    for role, defacer in (("gallery", CONTROL), ("probe", cid.defacer)):
-        defaced = run.defaced(defacer, role)
-        detected = run.detected(defacer, role, cid.renderer, cid.detector)
-        for s in ids:
-            d = defaced[s]
-            if d.get("status") != "ok":
-                rows.append(Failure(s, "deface", role, d.get("error", "unknown")))
-            elif "error" in detected[s]:
-                rows.append(Failure(s, "render/detect", role, detected[s]["error"]))
-            elif detected[s].get("best") is None:
-                rows.append(Failure(s, "detect", role, "no face detected"))
+    sides = [("probe", cid.defacer, lambda r: r.probe)]
+    gallery_defacer = cid.defacer if scenario.defaced_gallery else CONTROL
+    sides.append(("gallery", gallery_defacer, lambda r: r.other if scenario.gallery.acquisition == "other" else r.probe))
+    for role, defacer, pick in sides:
+        found = run.detected(defacer, cid.renderer, cid.detector, grid)
+        for roles in subjects:
+            got = found.get(pick(roles).acq_id)
+            if got is None or (not isinstance(got, tuple) and getattr(got, "stage", "") == "deface"):
+                continue  # a failed defacing is its own row
+            if not isinstance(got, tuple):
+                rows.append(FailureRow(roles.subject_id, got.stage, role, got.error))
+            elif not any(isinstance(d, Detected) and d.best for d in got):
+                rows.append(FailureRow(roles.subject_id, "detect", role, "no face detected"))
     return rows
 
 
-def _qc_summary(defaced: dict[str, dict], ids: list[str]) -> dict:
-    labels = [(defaced[s].get("qc") or {}).get("label", "failed") for s in ids]
-    dice = [defaced[s]["qc"].get("brain_dice") for s in ids if defaced[s].get("qc")]
-    dice = [d for d in dice if d is not None and np.isfinite(d)]
-    removed = [defaced[s]["qc"].get("face_removed_fraction") for s in ids if defaced[s].get("qc")]
-    removed = [r for r in removed if r is not None and np.isfinite(r)]
+def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, grid=None) -> ConfigOutcome:
+    """Run every stage this (configuration, scenario) needs (shared ones come from the memo) and
+    evaluate every fusion of the scenario; the strongest fusion (highest rank-1) is the row."""
+    start = time.monotonic()
+    sides = _collect(run, cid, scenario, grid)
+    metric = run.plugin("recognizers", cid.recognizer).metric
+    results = []
+    for fusion in scenario.fusions:
+        matrix = fuse(fusion, sides.ids, sides.gallery, sides.ids, sides.probe, metric=metric)
+        detection = {"gallery": _rate(sides.gallery), "probe": _rate(sides.probe)}
+        evaluation, plot = evaluate_cached(run, f"{cid}:{scenario.name}:{fusion}", matrix, detection)
+        results.append((fusion, matrix, evaluation, plot))
+    fusion, matrix, evaluation, plot = max(results, key=lambda r: (_num(r[2].rank1), _num(r[2].roc_auc)))
+    n_all = len(sides.ids) + (len(sides.defacing_failed) if run.config.failed_defacing == "excluded" else 0)
+    fail_rate = len(sides.defacing_failed) / n_all if n_all else 0.0
+    status = "defacer_failed" if fail_rate > run.config.defacer_fail_share else "ok"
+    qc = _qc_summary(run, cid, sides.ids + (sides.defacing_failed if run.config.failed_defacing == "excluded" else []))
+    seconds = _defacer_seconds(run, cid.defacer, sides.ids + sides.defacing_failed)
+    extra = {
+        "config_id": str(cid), "scenario": scenario.name, "fusion": fusion, "status": status,
+        "failed_defacing_rule": run.config.failed_defacing, "defacing_failure_rate": fail_rate,
+        "defacer_first_error": sides.first_error, "seconds_per_subject": seconds,
+        "fusions": {f: {"rank1": e.rank1, "roc_auc": e.roc_auc} for f, _, e, _ in results},
+        "plugins": plugin_records(run, cid), "qc": qc, "failures": [f.__dict__ for f in sides.failures],
+        "failure_counts": dict(Counter(f.stage for f in sides.failures)), "qc_filter": run.config.qc_filter,
+    }
+    from defacebench.report import LeaderboardRow, write_config_artifacts
+
+    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
+    plot_path = _copy(plot, outdir / "roc_prc.png")
+    montage = write_montage_for(run, cid, scenario, sides.ids, outdir, grid) if run.config.images else None
+    row = LeaderboardRow.from_evaluation(
+        str(cid), evaluation, qc=qc["labels"], montage=montage, plot=plot_path, failure_rate=_failure_share(sides),
+        brain_dice=qc["brain_dice_median"], scenario=scenario.name, fusion=fusion, status=status,
+        defacing_failure_rate=fail_rate, seconds_per_subject=seconds)
+    embeddings = {"gallery": int(sum(_has(v) for v in sides.gallery)), "probe": int(sum(_has(v) for v in sides.probe)),
+                  "subjects": len(sides.ids)}
+    return ConfigOutcome(cid, scenario.name, row, outdir, evaluation, status, sides.failures, embeddings,
+                         sides.first_error, time.monotonic() - start)
+
+
+def _num(value) -> float:
+    return -1.0 if value is None or not np.isfinite(value) else float(value)
+
+
+def _has(views: np.ndarray) -> bool:
+    return bool(len(views)) and bool(np.isfinite(views).all(axis=1).any())
+
+
+def _rate(side: list[np.ndarray]) -> float:
+    return float(np.mean([_has(v) for v in side])) if side else 0.0
+
+
+def _failure_share(sides: _Sides) -> float:
+    """Share of subjects that failed before the attacker's detector: dropped (conversion, a missing
+    acquisition), failed defacing or failed render. A face the detector cannot find is not a failure."""
+    failed = {f.subject_id for f in sides.failures if f.stage != "detect"}
+    total = set(sides.ids) | failed
+    return len(failed) / len(total) if total else 0.0
+
+
+def _qc_summary(run, cid: ConfigId, ids: list[str]) -> dict:
+    defacings = run._defaced_all(cid.defacer)
+    probe = {r.subject_id: defacings.get(r.probe.acq_id) for r in run.roles}
+    qcs = {s: getattr(probe.get(s), "qc", None) for s in ids}
+    labels = [q.label if q is not None else ("control" if cid.defacer == CONTROL else "failed") for q in qcs.values()]
+    dice = [q.brain_dice for q in qcs.values() if q is not None and np.isfinite(q.brain_dice)]
+    removed = [q.face_removed_fraction for q in qcs.values() if q is not None and np.isfinite(q.face_removed_fraction)]
     return {
-        "labels": dict(Counter(labels)),
-        "per_subject": {s: labels[i] for i, s in enumerate(ids)},
-        "failure_rate": float(np.mean([defaced[s].get("status") != "ok" for s in ids])) if ids else 0.0,
+        "labels": dict(Counter(labels)), "per_subject": dict(zip(ids, labels)),
         "brain_dice_median": float(np.median(dice)) if dice else None,
         "face_removed_fraction_median": float(np.median(removed)) if removed else None,
     }
 
 
-def _subject_ids(run, cid: ConfigId) -> list[str]:
-    ids = [r.subject_id for r in run.subjects]
-    if run.config.qc_filter:
-        probe = run.defaced(cid.defacer, "probe")
-        ids = [s for s in ids if (probe[s].get("qc") or {}).get("label") == run.config.qc_filter]
-    return ids
+def _defacer_seconds(run, defacer: str, ids: list[str]) -> float | None:
+    """Median wall seconds the defacer took per subject (measured when each defacing was computed)."""
+    defacings = run._defaced_all(defacer)
+    probe = {r.subject_id: defacings.get(r.probe.acq_id) for r in run.roles}
+    seconds = [probe[s].seconds for s in ids if getattr(probe.get(s), "seconds", None) is not None]
+    return float(np.median(seconds)) if seconds else None
 
 
-def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
-    """Run every stage this configuration needs (shared ones come from the memo) and evaluate it."""
-    from defacebench.metrics import DistanceMatrix
-    from defacebench.report import LeaderboardRow, write_config_artifacts
+def _copy(source: Path | None, target: Path) -> Path | None:
+    import shutil
 
-    ids = _subject_ids(run, cid)
-    recognizer = run.plugin("recognizers", cid.recognizer)
-    gal = run.embedded(CONTROL, "gallery", cid.renderer, cid.detector, cid.recognizer)
-    probe = run.embedded(cid.defacer, "probe", cid.renderer, cid.detector, cid.recognizer)
-    dim = next((v.shape[-1] for v in [*gal.values(), *probe.values()]), 1)
-    matrix = DistanceMatrix.from_embeddings(tuple(ids), _embedding_matrix(ids, gal, dim), tuple(ids),
-                                            _embedding_matrix(ids, probe, dim), metric=recognizer.metric)
-    detection = {"gallery": _rate(gal, ids), "probe": _rate(probe, ids)}
-    split = run.split if not run.config.qc_filter else None
-    evaluation, cached_plot = _evaluate_cached(run, cid, matrix, split, detection)
-    failures = _failures(run, cid, ids)
-    qc = _qc_summary(run.defaced(cid.defacer, "probe"), ids)
-    outdir = run.run_dir / str(cid)
-    embeddings = {"gallery": len(gal), "probe": len(probe), "recognizer_passes_expected": 2 * len(ids)}
-    extra = {
-        "config_id": str(cid),
-        "scenario": run.config.scenario,
-        "plugins": _plugin_records(run, cid),
-        "qc": qc,
-        "failures": [f.__dict__ for f in failures],
-        "embeddings": embeddings,
-        "qc_filter": run.config.qc_filter,
-    }
-    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
-    plot = outdir / "roc_prc.png"
-    if cached_plot is not None:
-        shutil.copyfile(cached_plot, plot)
-    montage = _montage(run, cid, ids, outdir) if run.config.images else None
-    row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc["labels"], montage=montage,
-                                         plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"],
-                                         brain_dice=qc["brain_dice_median"])
-    return ConfigOutcome(cid, row, outdir, evaluation, failures, embeddings)
-
-
-@functools.lru_cache(maxsize=1)
-def _evaluation_code() -> str:
-    """Digest of the metrics and plotting source: a change to how metrics are computed must not
-    be answered from evaluations cached by the old code."""
-    import hashlib
-
-    root = Path(__file__).resolve().parents[1]
-    files = sorted((root / "metrics").glob("*.py")) + [root / "report" / "plots.py"]
-    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
-
-
-def _evaluate_cached(run, cid: ConfigId, matrix, split, detection: dict):
-    """Evaluation (bootstrap CIs included) and its ROC/PR plot, cached by the matrix's content and
-    every evaluation setting, so a warm rerun does not redo 1000 resamples per configuration."""
-    import hashlib
-    import pickle
-
-    from defacebench.metrics import evaluate_matrix
-    from defacebench.report.plots import plot_roc_prc
-    from defacebench.run.stages import STAGE_VERSION
-
-    cfg = run.config
-    digest = hashlib.sha256(np.ascontiguousarray(matrix.values, dtype=np.float64).tobytes()).hexdigest()
-    key = run.cache.key("evaluate", STAGE_VERSION, _evaluation_code(), str(cid), digest, list(matrix.gallery_ids), list(matrix.probe_ids),
-                        matrix.metric, cfg.protocol, None if split is None else [list(split.calibration_ids),
-                        list(split.heldout_ids), split.seed], cfg.calibration, cfg.seed, cfg.policy,
-                        cfg.n_bootstrap, detection, cfg.images)
-
-    def build(tmp: Path) -> None:
-        evaluation = evaluate_matrix(matrix, protocol=cfg.protocol, split=split, calibration=cfg.calibration,
-                                     seed=cfg.seed, policy=cfg.policy, n_bootstrap=cfg.n_bootstrap,
-                                     detection=detection)
-        (tmp / "evaluation.pkl").write_bytes(pickle.dumps(evaluation))
-        if cfg.images:
-            plot_roc_prc(tmp / "roc_prc.png", matrix, evaluation, title=str(cid))
-
-    folder = run.cache.get_or_build("evaluate", key, build)
-    plot = folder / "roc_prc.png"
-    return pickle.loads((folder / "evaluation.pkl").read_bytes()), plot if plot.exists() else None
-
-
-def _rate(vectors: dict, ids: list[str]) -> float:
-    return float(np.mean([s in vectors for s in ids])) if ids else 0.0
-
-
-def _plugin_records(run, cid: ConfigId) -> dict:
-    out = {}
-    for kind, name in zip(("defacers", "renderers", "detectors", "recognizers"), cid.parts):
-        plugin = run.plugin(kind, name)
-        out[kind[:-1]] = {"name": name, "version": str(plugin.version), "params": _params(plugin.params)}
-    return out
-
-
-def _params(params) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {"repr": repr(params)}
-
-
-def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
-    from defacebench.data.images import read_image
-    from defacebench.report.montage import MontageRow, shrink, write_montage
-    from defacebench.run.stages import STAGE_VERSION, face_from_dict
-
-    def load(role: str, defacer: str, s: str):
-        view = run.rendered(defacer, role, cid.renderer)[s]
-        det = run.detected(defacer, role, cid.renderer, cid.detector)[s]
-        if "path" not in view:
-            return None, None
-        best = det.get("best")
-        return shrink(read_image(Path(view["path"])), None if best is None else face_from_dict(best))
-
-    def identity(role: str, defacer: str, s: str):
-        view = run.rendered(defacer, role, cid.renderer)[s]
-        return view.get("hash"), run.detected(defacer, role, cid.renderer, cid.detector)[s].get("best")
-
-    key = run.cache.key("montage", STAGE_VERSION, [(s, identity("gallery", CONTROL, s),
-                                                    identity("probe", cid.defacer, s)) for s in ids])
-
-    def build(tmp: Path) -> None:
-        rows = []
-        for s in ids:
-            original, original_face = load("gallery", CONTROL, s)
-            defaced, defaced_face = load("probe", cid.defacer, s)
-            if original is not None:
-                rows.append(MontageRow(s, original, original_face, defaced, defaced_face))
-        if rows:
-            write_montage(tmp / "montage.png", rows)
-
-    cached = run.cache.get_or_build("montage", key, build) / "montage.png"
-    if not cached.exists():
+    if source is None or not source.exists():
         return None
-    path = outdir / "montage.png"
-    shutil.copyfile(cached, path)
-    return path
+    shutil.copyfile(source, target)
+    return target

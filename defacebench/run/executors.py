@@ -58,6 +58,25 @@ class Outcome:
                    log=log if isinstance(log, str) else str(log))
 
 
+def die_with_parent() -> None:
+    """Worker initializer: end this worker when the run that started it dies, even by SIGKILL.
+
+    Linux delivers SIGKILL to the worker when its parent exits (prctl PR_SET_PDEATHSIG); without it a
+    killed run leaves its workers (and, through their inherited pipe, the resource tracker) running.
+    Elsewhere this is a no-op; a parent already gone before the call is caught by the getppid check."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except OSError:
+            return
+        if os.getppid() == 1:
+            os._exit(1)
+
+
 def run_item(fn: Callable[[Any], Any], item: Any) -> Outcome:
     """Call ``fn(item)`` and wrap the result or the exception (runs inside the worker)."""
     try:
@@ -148,7 +167,8 @@ class LocalExecutor(Executor):
         """The current pool, created on first use or after a crash broke the previous one."""
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(max_workers=self._workers,
-                                                mp_context=multiprocessing.get_context("spawn"))
+                                                mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=die_with_parent)
         return self._pool
 
     def _drop_pool(self) -> None:

@@ -25,7 +25,7 @@ from defacebench.contracts import Face
 from defacebench.util.fsutil import atomic_write_text
 from defacebench.errors import DatasetError, ImageError
 from defacebench.data.images import IMAGE_SUFFIXES, read_image
-from defacebench.report.montage import best_face
+from defacebench.run.faces import best_face
 
 _SEED_NAME = re.compile(r"^person_(?P<id>.+?)_view_(?P<view>[A-Za-z0-9+\-_]+)$")
 

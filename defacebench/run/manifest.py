@@ -1,10 +1,10 @@
 """The run's ``manifest.json``: everything needed to know what produced a results folder.
 
 Versions and params of every plugin (and the external tools behind them), the run settings, the
-dataset path and content hash, the split and its seed, the git commit, the executor, package
-versions, per-configuration statuses (passed / failed with the error / skipped with the reason),
-dataset failures and the number of recognizer passes. It never contains DICOM patient metadata:
-only subject ids (folder names) and hashes.
+dataset path and content hash, roles and dropped subjects, the split, the git commit, the executor,
+package versions, per-item statuses (passed / failed with the error / skipped with the reason /
+defacer_failed), per-stage timing and the number of recognizer passes. It never contains DICOM
+patient metadata: only subject ids (folder names) and hashes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from defacebench.util.fsutil import atomic_write_json
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "nibabel", "pydicom", "dicom2nifti", "dcm2niix", "dlib-bin",
             "deepface", "onnxruntime", "opencv-contrib-python-headless", "antspyx", "quickshear", "pydeface",
-            "vtk", "dask", "distributed")
+            "vtk", "dask", "distributed", "SimpleITK")
 
 
 def git_commit(path: Path | None = None) -> str | None:
@@ -49,6 +49,8 @@ def package_versions() -> dict[str, str]:
 
 def plugin_records(registry) -> dict[str, list[dict]]:
     """Every registered plugin with version, params, source and availability."""
+    from defacebench.run.stage_base import tool_version
+
     out: dict[str, list[dict]] = {}
     for kind in KINDS:
         rows = []
@@ -59,6 +61,7 @@ def plugin_records(registry) -> dict[str, list[dict]]:
                 "name": entry.name, "version": str(entry.plugin.version), "source": entry.source,
                 "params": dataclasses.asdict(params) if dataclasses.is_dataclass(params) else repr(params),
                 "available": avail.ok, "reason": avail.reason,
+                **({"tool_version": tool_version(entry.plugin)} if kind == "defacers" and avail.ok else {}),
             })
         rows += [{"name": p.name, "source": p.source, "available": False, "reason": f"failed to load: {p.error}"}
                  for p in registry.problems if p.kind == kind]
@@ -66,31 +69,36 @@ def plugin_records(registry) -> dict[str, list[dict]]:
     return out
 
 
-def build_manifest(*, run_config, registry, statuses: dict, run=None) -> dict:
-    """The manifest as a JSON-able dict; ``run`` is the BenchmarkRun when one was started."""
+def build_manifest(session) -> dict:
+    """The manifest of a :class:`~defacebench.run.session.Session` as a JSON-able dict."""
     manifest = {
-        "run": run_config.to_dict(),
+        "run": session.config.to_dict(),
         "git_commit": git_commit(),
         "packages": package_versions(),
-        "plugins": plugin_records(registry),
-        "configurations": statuses,
+        "plugins": plugin_records(session.registry),
+        "configurations": {key: status.to_dict() for key, status in session.statuses.items()},
     }
-    if run is not None and run.started:
-        split = run.split_if_made()
-        manifest.update({
-            "run_dir": str(run.run_dir),
-            "dataset": {"path": str(run.config.dataset), "fingerprint": run.dataset.fingerprint(),
-                        "subjects": [r.subject_id for r in run.subjects],
-                        "roles": {r.subject_id: {"probe": r.probe.acq_id, "gallery": r.gallery.acq_id,
-                                                 "scenario": r.scenario} for r in run.roles}},
-            "dataset_failures": [f.__dict__ for f in run.dataset_failures()],
-            "split": None if split is None else {"seed": split.seed, "calibration_ids": list(split.calibration_ids),
-                                                 "heldout_ids": list(split.heldout_ids)},
-            "executor": run.executor_description(),
-            "embeddings_computed": run.embeddings_computed,
-            "embeddings_per_configuration": {cid: o.embeddings for cid, o in run.outcomes.items()},
-            "seconds": {cid: round(o.seconds, 2) for cid, o in run.outcomes.items()},
-        })
+    run = session._run
+    if run is None or not run.started:
+        return manifest
+    outcomes = {**session.outcomes, **session.extra_outcomes}
+    manifest.update({
+        "run_dir": str(run.run_dir),
+        "dataset": {"path": str(run.config.dataset), "fingerprint": run.dataset.fingerprint(),
+                    "subjects": [r.subject_id for r in run.roles],
+                    "roles": {r.subject_id: {"probe": r.probe.acq_id, "other": r.other.acq_id if r.other else None}
+                              for r in run.roles},
+                    "conversion": {a: (v.record if v.ok else {"error": v.error}) for a, v in run.volumes().items()}},
+        "dataset_failures": [{"subject_id": f.subject_id, "path": str(f.path), "reason": f.reason}
+                             for f in run.dataset.failures],
+        "controls_added": sorted(session.extra_outcomes),
+        "splits": {key: o.evaluation.split.to_dict() for key, o in outcomes.items()},
+        "executor": run.executor_description(),
+        "embeddings_computed": run.embeddings_computed,
+        "embeddings_per_configuration": {key: o.embeddings for key, o in outcomes.items()},
+        "seconds": {key: round(o.seconds, 2) for key, o in outcomes.items()},
+        "stages": run.times.to_dict(),
+    })
     return manifest
 
 

@@ -1,59 +1,59 @@
-"""The benchmark pipeline: from a dataset to one evaluated distance matrix per configuration.
+"""The benchmark pipeline: shared, memoised stage results for every configuration of one run.
 
-:class:`BenchmarkRun` owns one run (one results folder). Every stage goes through the executor
-over per-item tasks (:mod:`defacebench.run.stages`) and is memoised in-process on top of the disk
-cache, so configurations that share a defacer, a renderer or a detector share that work: each image
-is rendered, detected and embedded once per run, and N subjects cost 2N recognizer passes.
+:class:`BenchmarkRun` owns one run (one results folder). Every stage goes through the executor over
+per-item tasks (:mod:`defacebench.run.stages`) and is memoised in-process on top of the disk cache,
+so configurations that share a defacer, a renderer or a detector share that work: each image is
+rendered, detected and embedded once per run, and N subjects cost 2N recognizer passes per view.
 
-Roles (DESIGN.md section 6): the probe of a subject is its acquisition named ``scan`` when it has
-one, else its first acquisition in natural order; in the ``rescan`` scenario the gallery is the
-subject's next other acquisition, undefaced (the ``none`` control), which removes the same-scan
-confound; in the ``seed`` scenario (and for a subject with one acquisition) the gallery is the
-undefaced probe scan itself. Identification uses the first view of each render.
+Roles: the probe of a subject is its acquisition named ``scan`` when it has one, else its first in
+natural order; its ``other`` acquisition is the next one (the rescan). Stage maps are keyed by
+acquisition id, so the gallery and probe sides of every scenario share them.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+import functools
+import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from defacebench.run.config import ConfigId, RunConfig
-from defacebench.run.evaluation import evaluate_config
-from defacebench.run.records import CONTROL, ConfigOutcome, Failure, SubjectRoles
 from defacebench.errors import DefacebenchError
-from defacebench.run.stages import (ConvertTask, DefaceTask, DetectTask, EmbedItem, EmbedTask, RenderTask, StageEnv, convert_task,
-                     deface_task, detect_task, embed_task, render_task)
+from defacebench.run.config import RunConfig
+from defacebench.run.records import (CONTROL, Converted, Defaced, Detected, Embedded, Failed, Rendered,
+                                     SubjectRoles, face_to_json)
+from defacebench.run.stage_base import NotCached, StageEnv, Timed, lookup_only, timed_call
+from defacebench.run.stages import (ConvertTask, DefaceTask, DetectTask, EmbedItem, EmbedTask, QCTask, RenderTask,
+                                    convert_task, deface_task, detect_task, embed_task, qc_task, render_task)
+from defacebench.run.timing import StageTimes
 
-def choose_roles(subject, scenario: str) -> SubjectRoles:
-    """Apply the documented probe/gallery rule to one subject."""
+
+def choose_roles(subject) -> SubjectRoles:
+    """Apply the documented probe/other rule to one subject."""
     acqs = list(subject.acquisitions)
     named = [a for a in acqs if a.session == "scan"]
     probe = named[0] if named else acqs[0]
     others = [a for a in acqs if a is not probe]
-    if scenario == "rescan" and others:
-        return SubjectRoles(subject.subject_id, probe, others[0], "rescan")
-    return SubjectRoles(subject.subject_id, probe, probe, "seed")
+    return SubjectRoles(subject.subject_id, probe, others[0] if others else None)
 
 
 class BenchmarkRun:
-    """One benchmark run: shared stage results, per-configuration evaluation, run outputs."""
+    """One benchmark run: dataset, roles and the shared stage maps (keyed by acquisition id)."""
 
-    def __init__(self, config: RunConfig, *, executor=None) -> None:
+    def __init__(self, config: RunConfig, *, run_dir: Path, executor=None) -> None:
         from defacebench.run.cache import Cache, default_cache_dir
 
         self.config = config
         self.cache_root = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         self.cache = Cache(self.cache_root)
         self.env = StageEnv(str(self.cache_root), str(config.plugins_file) if config.plugins_file else None)
-        self.run_dir = Path(config.results) / (config.run_id or time.strftime("%Y%m%d-%H%M%S"))
+        self.run_dir = run_dir
+        self.times = StageTimes()
         self._executor = executor
         self._own_executor = executor is None
         self._memo: dict = {}
         self.embeddings_computed = 0
-        self.outcomes: dict[str, ConfigOutcome] = {}
 
     # -------------------------------------------------------------------- set-up and tear-down
 
@@ -77,10 +77,6 @@ class BenchmarkRun:
         """True once the dataset has been read (a session that only skipped never reads it)."""
         return "dataset" in self._memo
 
-    def split_if_made(self):
-        """The run's split, or None when no configuration needed it yet."""
-        return self._memo.get("split")
-
     def executor_description(self) -> dict | None:
         """The executor's ``describe()``, or None when every stage came from the cache."""
         return self._executor.describe() if self._executor is not None else None
@@ -93,25 +89,30 @@ class BenchmarkRun:
             self._memo[key] = compute()
         return self._memo[key]
 
-    def _map(self, fn, tasks: list, desc: str) -> list:
-        """Answer cached items in-process; only misses go to the executor (which then starts)."""
-        from defacebench.run.executors import Outcome
-        from defacebench.run.stages import NotCached, lookup_only
-
+    def _map(self, fn: Callable, tasks: list, stage: str, plugin: str) -> list:
+        """Run ``fn`` over ``tasks``: cached items answered in-process, misses through the executor
+        (which then starts). Returns values, a failed item as :class:`Failed`; records the cost."""
         results: list = [None] * len(tasks)
         todo = []
         with lookup_only():
             for i, task in enumerate(tasks):
                 try:
-                    results[i] = Outcome(True, fn(task))
+                    results[i] = self._account(stage, plugin, timed_call(fn, task))
                 except NotCached:
                     todo.append(i)
                 except Exception:  # noqa: BLE001 - the executor reruns it and records the real failure
                     todo.append(i)
         if todo:
-            for i, outcome in zip(todo, self.executor.map(fn, [tasks[i] for i in todo], desc=desc)):
-                results[i] = outcome
+            outcomes = self.executor.map(functools.partial(timed_call, fn), [tasks[i] for i in todo],
+                                         desc=f"{stage} {plugin}")
+            for i, outcome in zip(todo, outcomes):
+                results[i] = self._account(stage, plugin, outcome.value) if outcome.ok else \
+                    Failed(stage, outcome.error, outcome.log)
         return results
+
+    def _account(self, stage: str, plugin: str, timed: Timed):
+        self.times.add(stage, plugin, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s)
+        return timed.value
 
     # -------------------------------------------------------------------- dataset and roles
 
@@ -123,120 +124,136 @@ class BenchmarkRun:
 
     @property
     def roles(self) -> list[SubjectRoles]:
-        return self._once("roles", lambda: [choose_roles(s, self.config.scenario) for s in self.dataset.subjects])
+        return self._once("roles", lambda: [choose_roles(s) for s in self.dataset.subjects])
 
-    def volumes(self) -> dict[str, dict]:
-        """acq_id -> converted volume ``{path, hash, record}`` or ``{error}`` for every acquisition needed."""
+    def acquisitions(self) -> dict:
+        """acq_id -> Acquisition of every probe and other acquisition."""
+        acqs = {r.probe.acq_id: r.probe for r in self.roles}
+        acqs.update({r.other.acq_id: r.other for r in self.roles if r.other is not None})
+        return acqs
+
+    def volumes(self) -> dict[str, Converted | Failed]:
+        """acq_id -> converted volume (or the conversion failure) of every acquisition."""
         def compute():
             from defacebench.data.convert import ConversionParams
 
             params = ConversionParams(converter=self.config.converter)
-            acqs = {r.probe.acq_id: r.probe for r in self.roles} | {r.gallery.acq_id: r.gallery for r in self.roles}
+            acqs = self.acquisitions()
             ids = sorted(acqs)
             tasks = [ConvertTask(self.env, acqs[i], params) for i in ids]
-            return dict(zip(ids, _values(self._map(convert_task, tasks, "convert"))))
+            return dict(zip(ids, self._map(convert_task, tasks, "convert", self.config.converter)))
         return self._once("volumes", compute)
 
-    @property
-    def subjects(self) -> list[SubjectRoles]:
-        """Subjects whose probe and gallery acquisitions converted: the same set for every configuration."""
-        vols = self.volumes()
-        return [r for r in self.roles if "path" in vols[r.probe.acq_id] and "path" in vols[r.gallery.acq_id]]
+    # -------------------------------------------------------------------- shared stages (by acquisition)
 
-    def dataset_failures(self) -> list[Failure]:
-        vols = self.volumes()
-        rows = [Failure(f.subject_id or "?", "discover", "-", f.reason) for f in self.dataset.failures]
-        for r in self.roles:
-            for role, acq in (("probe", r.probe), ("gallery", r.gallery)):
-                if "error" in vols[acq.acq_id]:
-                    rows.append(Failure(r.subject_id, "convert", role, vols[acq.acq_id]["error"]))
-        return rows
+    def defaced(self, defacer: str, acq_ids: tuple[str, ...]) -> dict[str, Defaced | Failed]:
+        """acq_id -> defacing (with QC) of each converted acquisition in ``acq_ids``."""
+        return {a: self._defaced_all(defacer)[a] for a in acq_ids if a in self._defaced_all(defacer)}
 
-    @property
-    def split(self):
-        from defacebench.metrics import make_split
-
-        ids = [r.subject_id for r in self.subjects]
-        return self._once("split", lambda: make_split(ids, calibration=self.config.calibration, seed=self.config.seed))
-
-    # -------------------------------------------------------------------- shared stages
-
-    def defaced(self, defacer: str, role: str) -> dict[str, dict]:
-        """subject_id -> deface result (``status`` ok/failed, ``path``, ``qc``) for the role's acquisitions."""
+    def _defaced_all(self, defacer: str) -> dict[str, Defaced | Failed]:
         def compute():
             from defacebench.anatomy.cleanup import CleanupParams
             from defacebench.anatomy.qc import QCParams
 
-            vols = self.volumes()
+            needed = self._acquisitions_defaced_by(defacer)
+            vols = {a: v for a, v in self.volumes().items() if v.ok and a in needed}
+            ids = sorted(vols)
             cleanup = CleanupParams(policy=self.config.cleanup)
-            acq = {r.subject_id: getattr(r, role) for r in self.subjects}
-            ids = list(acq)
-            tasks = [DefaceTask(self.env, vols[acq[s].acq_id]["path"], vols[acq[s].acq_id]["hash"], defacer,
-                                cleanup, QCParams()) for s in ids]
-            return dict(zip(ids, _values(self._map(deface_task, tasks, f"deface {defacer} ({role})"))))
-        return self._once(("deface", defacer, role), compute)
+            tasks = [DefaceTask(self.env, vols[a].path, vols[a].hash, defacer, cleanup) for a in ids]
+            done = self._map(deface_task, tasks, "deface", defacer)
+            if defacer == CONTROL:
+                return dict(zip(ids, done))
+            qc_ids = [a for a, d in zip(ids, done) if isinstance(d, Defaced)]
+            by_id = dict(zip(ids, done))
+            qc_tasks = [QCTask(self.env, vols[a].path, vols[a].hash, by_id[a], QCParams()) for a in qc_ids]
+            for a, assessed in zip(qc_ids, self._map(qc_task, qc_tasks, "qc", defacer)):
+                if isinstance(assessed, Defaced):  # a QC crash leaves the defacing without figures, not failed
+                    by_id[a] = assessed
+            return by_id
+        return self._once(("deface", defacer), compute)
 
-    def rendered(self, defacer: str, role: str, renderer: str) -> dict[str, dict]:
-        """subject_id -> the first rendered view ``{path, hash, view_id}`` or ``{error}``."""
+    def _acquisitions_defaced_by(self, defacer: str) -> set[str]:
+        """The control copies every acquisition (galleries and exposed probes need them); a tested
+        defacer defaces the probe scans, and the other acquisitions only for an attacker that
+        defaces its gallery too (the ``aware`` scenario)."""
+        from defacebench.run.scenarios import get_scenario
+
+        probes = {r.probe.acq_id for r in self.roles}
+        if defacer == CONTROL or any(get_scenario(s).defaced_gallery for s in self.config.scenarios):
+            return probes | {r.other.acq_id for r in self.roles if r.other is not None}
+        return probes
+
+    def rendered(self, defacer: str, renderer: str, grid: tuple | None = None) -> dict[str, Rendered | Failed]:
+        """acq_id -> every view of the (defaced) acquisition; ``grid`` overrides the renderer's views."""
         def compute():
-            done = self.defaced(defacer, role)
-            ok = [s for s, d in done.items() if d.get("status") == "ok"]
-            tasks = [RenderTask(self.env, done[s]["path"], done[s]["hash"], renderer) for s in ok]
-            out = {s: {"error": f"defacing failed: {d.get('error', 'unknown')}"} for s, d in done.items()
-                   if d.get("status") != "ok"}
-            for s, views in zip(ok, _values(self._map(render_task, tasks, f"render {renderer}"))):
-                out[s] = views if "error" in views else views[0]
+            done = self._defaced_all(defacer)
+            ok = sorted(a for a, d in done.items() if d.ok)
+            params = self._grid_params(renderer, grid)
+            tasks = [RenderTask(self.env, done[a].path, done[a].hash, renderer, params) for a in ok]
+            out = {a: Failed("deface", getattr(d, "error", "")) for a, d in done.items() if not d.ok}
+            out.update(zip(ok, self._map(render_task, tasks, "render", renderer)))
             return out
-        return self._once(("render", defacer, role, renderer), compute)
+        return self._once(("render", defacer, renderer, grid), compute)
 
-    def detected(self, defacer: str, role: str, renderer: str, detector: str) -> dict[str, dict]:
-        """subject_id -> ``{best, faces}`` or ``{error}``; ``best`` None means no face: an outcome."""
+    def _grid_params(self, renderer: str, grid: tuple | None):
+        if grid is None:
+            return None
+        from defacebench.plugins.params import with_views
+
+        return with_views(self.plugin("renderers", renderer), grid)
+
+    def detected(self, defacer: str, renderer: str, detector: str, grid: tuple | None = None) -> dict:
+        """acq_id -> one :class:`Detected` (or Failed) per view, or the upstream Failed."""
         def compute():
-            views = self.rendered(defacer, role, renderer)
-            ok = [s for s, v in views.items() if "path" in v]
-            tasks = [DetectTask(self.env, views[s]["path"], views[s]["hash"], detector) for s in ok]
-            out = {s: v for s, v in views.items() if "path" not in v}
-            out.update(zip(ok, _values(self._map(detect_task, tasks, f"detect {detector}"))))
+            views = self.rendered(defacer, renderer, grid)
+            items = [(a, i, v) for a, r in sorted(views.items()) if r.ok for i, v in enumerate(r.views)]
+            tasks = [DetectTask(self.env, v.path, v.hash, detector) for _, _, v in items]
+            out: dict = {a: r for a, r in views.items() if not r.ok}
+            per: dict[str, list] = {a: [None] * len(r.views) for a, r in views.items() if r.ok}
+            for (a, i, _), found in zip(items, self._map(detect_task, tasks, "detect", detector)):
+                per[a][i] = found
+            out.update({a: tuple(v) for a, v in per.items()})
             return out
-        return self._once(("detect", defacer, role, renderer, detector), compute)
+        return self._once(("detect", defacer, renderer, detector, grid), compute)
 
-    def embedded(self, defacer: str, role: str, renderer: str, detector: str, recognizer: str) -> dict[str, np.ndarray]:
-        """subject_id -> embedding for every subject whose image has a kept face (others absent)."""
+    def embedded(self, defacer: str, renderer: str, detector: str, recognizer: str,
+                 grid: tuple | None = None) -> dict[str, Embedded | Failed]:
+        """acq_id -> (n_views, d) embeddings, NaN rows for views without a kept face."""
         def compute():
-            views = self.rendered(defacer, role, renderer)
-            faces = self.detected(defacer, role, renderer, detector)
-            ids = [s for s, f in faces.items() if f.get("best") is not None]
-            items = [EmbedItem(views[s]["path"], views[s]["hash"], faces[s]["best"]) for s in ids]
-            chunks = _chunks(list(zip(ids, items)), self._workers())
-            tasks = [EmbedTask(self.env, recognizer, tuple(it for _, it in chunk)) for chunk in chunks]
-            out: dict[str, np.ndarray] = {}
-            for chunk, result in zip(chunks, self._map(embed_task, tasks, f"embed {recognizer}")):
-                if not result.ok:
-                    raise DefacebenchError(f"{recognizer} failed to embed: {result.error}")
-                self.embeddings_computed += result.value["computed"]
-                out.update({s: v for (s, _), v in zip(chunk, result.value["vectors"])})
-            return out
-        return self._once(("embed", defacer, role, renderer, detector, recognizer), compute)
-
-    def _workers(self) -> int:
-        import os
-
-        return max(1, self.config.workers or os.cpu_count() or 1)
-
-    # -------------------------------------------------------------------- one configuration
-
-    def run_config(self, cid: ConfigId) -> ConfigOutcome:
-        """Evaluate one configuration and write its artifacts under ``run_dir/<config id>/``."""
-        start = time.monotonic()
-        outcome = evaluate_config(self, cid)
-        outcome.seconds = time.monotonic() - start
-        self.outcomes[str(cid)] = outcome
-        return outcome
+            views = self.rendered(defacer, renderer, grid)
+            found = self.detected(defacer, renderer, detector, grid)
+            keep = [(a, i, v, f.best) for a, r in sorted(views.items()) if r.ok
+                    for i, (v, f) in enumerate(zip(r.views, found[a])) if isinstance(f, Detected) and f.best]
+            chunks = _chunks(keep, max(1, self.config.workers or os.cpu_count() or 1))
+            tasks = [EmbedTask(self.env, recognizer, tuple(EmbedItem(v.path, v.hash, face_to_json(b))
+                                                           for _, _, v, b in chunk)) for chunk in chunks]
+            vectors: dict[tuple[str, int], np.ndarray] = {}
+            for chunk, batch in zip(chunks, self._map(embed_task, tasks, "embed", recognizer)):
+                if isinstance(batch, Failed):
+                    raise EmbeddingError(f"{recognizer} failed to embed: {batch.error}")
+                self.embeddings_computed += batch.computed
+                vectors.update({(a, i): vec for (a, i, _, _), vec in zip(chunk, batch.vectors)})
+            return _assemble(views, vectors)
+        return self._once(("embed", defacer, renderer, detector, recognizer, grid), compute)
 
 
-def _values(outcomes) -> list[dict]:
-    """Executor outcomes -> stage values, a failed item becoming ``{"error": message}``."""
-    return [o.value if o.ok else {"error": o.error, "log": o.log} for o in outcomes]
+class EmbeddingError(DefacebenchError):
+    """A recognizer failed on a batch: the configuration cannot be evaluated (not a subject failure)."""
+
+
+def _assemble(views: dict, vectors: dict[tuple[str, int], np.ndarray]) -> dict[str, Embedded | Failed]:
+    width = next((v.shape[-1] for v in vectors.values()), 1)
+    out: dict[str, Embedded | Failed] = {}
+    for a, r in views.items():
+        if not r.ok:
+            out[a] = r
+            continue
+        rows = np.full((len(r.views), width), np.nan)
+        for i in range(len(r.views)):
+            if (a, i) in vectors:
+                rows[i] = vectors[(a, i)]
+        out[a] = Embedded(tuple(v.view_id for v in r.views), rows)
+    return out
 
 
 def _chunks(items: list, n: int) -> list[list]:

@@ -1,0 +1,75 @@
+"""The regression gate of a session: refuse to judge what cannot be compared, before any computing;
+save the baseline and compare against it at the end.
+
+A baseline is comparable only when it was measured on the same dataset (content fingerprint and
+subject count), with the same split settings and the same versions of the plugins of the compared
+configurations, and when it shares at least one configuration with the run's plan. Anything else is
+a :class:`GateError` naming the baseline file, what differs and the fix.
+"""
+
+from __future__ import annotations
+
+from defacebench.contracts import KINDS
+from defacebench.errors import RegressionError
+
+
+class GateError(RegressionError):
+    """The baseline cannot judge this run (other dataset, split, plugin versions, nothing in common)."""
+
+
+def split_settings(config) -> dict:
+    return {"protocol": config.protocol, "calibration": config.calibration, "seed": config.seed,
+            "policy": config.policy, "failed_defacing": config.failed_defacing}
+
+
+def dataset_record(run) -> dict:
+    return {"fingerprint": run.dataset.fingerprint(), "subjects": len(run.dataset.subjects)}
+
+
+def plugin_versions(registry) -> dict[str, dict[str, str]]:
+    return {kind: {e.name: str(e.plugin.version) for e in registry.all_entries(kind)} for kind in KINDS}
+
+
+def check_gate_inputs(config, run, planned_keys: list[str]) -> None:
+    """Raise GateError when the baseline given by ``--compare`` cannot judge this run."""
+    from defacebench.plugins.registry import load_registry
+    from defacebench.report.baseline import load_baseline
+
+    baseline = load_baseline(config.compare)
+    where, fix = baseline.path, "re-create it on this dataset with --save-baseline PATH"
+    here = dataset_record(run)
+    if baseline.dataset.get("fingerprint") != here["fingerprint"]:
+        raise GateError(f"{where}: measured on another dataset ({baseline.dataset.get('subjects')} subjects, "
+                        f"fingerprint {str(baseline.dataset.get('fingerprint'))[:12]}) than this run "
+                        f"({here['subjects']} subjects, {here['fingerprint'][:12]}); {fix}")
+    settings = split_settings(config)
+    differs = {k: (baseline.split.get(k), v) for k, v in settings.items() if baseline.split.get(k) != v}
+    if differs:
+        text = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differs.items())
+        raise GateError(f"{where}: measured with other evaluation settings ({text}); {fix}")
+    common = sorted(set(planned_keys) & set(baseline.configs))
+    if not common:
+        raise GateError(f"{where}: shares no configuration with this run's plan; {fix} or select its configurations")
+    versions = plugin_versions(load_registry(config.plugins_file))
+    used = {(kind, name) for key in common for kind, name in zip(KINDS, key.split("-")[:4])}
+    changed = sorted(f"{kind[:-1]} {name} {baseline.plugins.get(kind, {}).get(name)} -> {versions[kind][name]}"
+                     for kind, name in used if name in versions.get(kind, {})
+                     and baseline.plugins.get(kind, {}).get(name) not in (None, versions[kind][name]))
+    if changed:
+        raise GateError(f"{where}: measured with other plugin versions ({'; '.join(changed)}); {fix}")
+
+
+def run_gate(config, run, rows, lines: list[str]) -> bool:
+    """Save the baseline when asked; compare when asked; return True when the gate fails."""
+    from defacebench.plugins.registry import load_registry
+    from defacebench.report import compare_baseline, format_regressions, save_baseline
+
+    if config.save_baseline:
+        save_baseline(config.save_baseline, rows, dataset=dataset_record(run), split=split_settings(config),
+                      plugins=plugin_versions(load_registry(config.plugins_file)))
+        lines.append(f"defacebench: baseline written to {config.save_baseline}")
+    if not config.compare:
+        return False
+    regressions = compare_baseline(rows, config.compare, tolerances=dict(config.compare_fail))
+    lines.append(f"defacebench ({config.compare}): {format_regressions(regressions)}")
+    return bool(regressions)

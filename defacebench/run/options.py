@@ -1,0 +1,210 @@
+"""The run options, declared once: one table feeds ``defacebench run``'s argparse, pytest's
+``addoption`` and :class:`~defacebench.run.config.RunConfig`, with the same names on both surfaces.
+
+Each :class:`Option` names its flag, the RunConfig field it sets, its default, help and a parser
+that validates the text before any work starts (a ``--compare`` file that does not parse, an unknown
+policy or a bad ``--compare-fail`` fail with the option named). Names that other pytest plugins use
+are prefixed (``--bench-workers``, not ``--workers``, which pytest-parallel owns).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from defacebench.contracts import KINDS, check_name
+from defacebench.errors import DefacebenchError
+from defacebench.run.config import CLEANUPS, CONVERTERS, EXECUTORS, FAILED_DEFACING, RunConfig
+
+
+@dataclass(frozen=True)
+class Option:
+    """One run option: ``flag`` on both surfaces, the RunConfig ``field`` it sets (also the dest)."""
+
+    flag: str
+    field: str
+    help: str
+    parse: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] | None = None
+    switch: bool = False  # a flag without a value: sets the field to False (``--no-images``)
+    metavar: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``add_argument`` / ``addoption`` (both are argparse underneath)."""
+        if self.switch:
+            return {"dest": self.field, "action": "store_false", "default": True, "help": self.help}
+        kw: dict[str, Any] = {"dest": self.field, "default": None, "help": self.help}
+        if self.parse is not None:
+            kw["type"] = self.parse
+        if self.choices is not None:
+            kw["choices"] = self.choices
+        if self.metavar:
+            kw["metavar"] = self.metavar
+        return kw
+
+
+def _checked(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Turn a parser's DefacebenchError/ValueError into argparse's error, which names the option."""
+    def parse(text: str) -> Any:
+        try:
+            return fn(text)
+        except (DefacebenchError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+    parse.__name__ = fn.__name__.lstrip("_")
+    return parse
+
+
+@_checked
+def _names(text: str) -> tuple[str, ...]:
+    """``"a,b , c"`` -> ``("a", "b", "c")``, each a valid plugin or scenario name."""
+    return tuple(check_name(part.strip()) for part in text.split(",") if part.strip())
+
+
+@_checked
+def _scenarios(text: str) -> tuple[str, ...]:
+    from defacebench.run.scenarios import get_scenario
+
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    for name in names:
+        get_scenario(name)
+    if not names:
+        raise ValueError("name at least one scenario, e.g. rescan")
+    return names
+
+
+@_checked
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{text} is not a fraction in [0, 1]")
+    return value
+
+
+@_checked
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text} must be >= 1")
+    return value
+
+
+@_checked
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"{text} must be >= 0")
+    return value
+
+
+@_checked
+def _policy(text: str) -> str:
+    from defacebench.metrics.thresholds import parse_policy
+
+    parse_policy(text)
+    return text
+
+
+@_checked
+def _protocol(text: str) -> str:
+    from defacebench.metrics.protocols import get_protocol
+
+    return get_protocol(text).name
+
+
+@_checked
+def _tolerances(text: str) -> tuple[tuple[str, float], ...]:
+    from defacebench.report.baseline import parse_tolerances
+
+    return tuple(parse_tolerances(text).items())
+
+
+@_checked
+def _baseline(text: str) -> Path:
+    from defacebench.report.baseline import load_baseline
+
+    load_baseline(Path(text))
+    return Path(text)
+
+
+@_checked
+def _view_grid(text: str) -> tuple[float, float, float, float, int]:
+    from defacebench.run.viewgrid import parse_grid
+
+    return parse_grid(text)
+
+
+@_checked
+def _run_id(text: str) -> str:
+    from defacebench.run.rundir import check_run_id
+
+    return check_run_id(text)
+
+
+def _path(text: str) -> Path:
+    return Path(text)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--dataset", "dataset", "dataset folder or CSV manifest (default: the embedded sample)", _path),
+    Option("--results", "results", "folder of run outputs (default results/runs)", _path),
+    *(Option(f"--{kind}", kind, f"comma list restricting the {kind}", _names, metavar="A,B") for kind in KINDS),
+    Option("--plugins-file", "plugins_file", "TOML plugins file: command defacers, plugin parameters and variants "
+           "(default ./defacebench.toml or $DEFACEBENCH_PLUGINS_FILE)", _path),
+    Option("--scenarios", "scenarios", "comma list of attack scenarios: rescan, seed, multiview, svm, aware "
+           "(default rescan)", _scenarios, metavar="A,B"),
+    Option("--view-grid", "view_grid", "views of the multiview/svm scenarios: YAWMAX:YAWSTEP,PITCHMAX:PITCHSTEP,"
+           "LIGHTS (default 30:15,15:15,1 = 15 views; 30:30,15:15,9 = 81)", _view_grid, metavar="GRID"),
+    Option("--protocol", "protocol", "evaluation protocol: default or seed (the original study's)", _protocol),
+    Option("--policy", "policy", "threshold policy: f1, youden or far=<x>", _policy),
+    Option("--calibration", "calibration", "calibration fraction of subjects (1.0: fit and report on all)", _fraction),
+    Option("--split-seed", "seed", "seed of the calibration/held-out split and the bootstrap", int),
+    Option("--n-bootstrap", "n_bootstrap", "bootstrap resamples for the CIs", _count),
+    Option("--cleanup", "cleanup", "post-defacing cleanup of removed voxels", choices=CLEANUPS),
+    Option("--converter", "converter", "DICOM converter", choices=CONVERTERS),
+    Option("--qc-filter", "qc_filter", "keep only subjects with this QC label (e.g. ok), as the study did by hand"),
+    Option("--failed-defacing", "failed_defacing", "how a failed defacing is scored: exposed (its undefaced "
+           "probe; default), excluded or nonmatch", choices=FAILED_DEFACING),
+    Option("--defacer-fail-share", "defacer_fail_share", "share of subjects above which a defacer's "
+           "configurations are defacer_failed (default 0.2)", _fraction),
+    Option("--attacker-floor", "attacker_floor", "control rank-1 below which an attacker is attacker_invalid "
+           "(default 0.5)", _fraction),
+    Option("--executor", "executor", "where stages run", choices=EXECUTORS),
+    Option("--scheduler", "scheduler", "Dask scheduler address tcp://HOST:PORT (implies --executor dask)"),
+    Option("--bench-workers", "workers", "worker processes (default: the machine's cores)", _positive_int),
+    Option("--cache-dir", "cache_dir", "stage cache folder (default $DEFACEBENCH_CACHE or ~/.cache/defacebench)",
+           _path),
+    Option("--no-images", "images", "write no pictures (renders show faces)", switch=True),
+    Option("--run-id", "run_id", "name of the run folder under --results (default: a unique timestamped id)",
+           _run_id),
+    Option("--compare", "compare", "baseline JSON: fail on regressed configurations", _baseline),
+    Option("--compare-fail", "compare_fail", "tolerances beyond the stored CI, e.g. rank1:0.05,roc_auc:0.05",
+           _tolerances),
+    Option("--save-baseline", "save_baseline", "write this run's rows as a baseline JSON", _path),
+)
+
+
+def add_to_argparse(parser: argparse.ArgumentParser) -> None:
+    """Add every run option to ``parser`` (``defacebench run``)."""
+    group = parser.add_argument_group("run options (the same for pytest bench/)")
+    for option in OPTIONS:
+        group.add_argument(option.flag, **option.kwargs())
+
+
+def add_to_pytest(parser: Any) -> None:
+    """Add every run option to pytest's parser, in the ``defacebench`` group."""
+    group = parser.getgroup("defacebench", "defacebench benchmark (the same options as `defacebench run`)")
+    for option in OPTIONS:
+        group.addoption(option.flag, **option.kwargs())
+
+
+def run_config(values: Mapping[str, Any] | Callable[[str], Any]) -> RunConfig:
+    """The RunConfig from option values (a mapping by field, or a getter such as pytest's
+    ``config.getoption``); an option left unset keeps the RunConfig default."""
+    get = values if callable(values) else values.get
+    given = {o.field: get(o.field) for o in OPTIONS}
+    chosen = {k: v for k, v in given.items() if v is not None and not (k == "images" and v is True)}
+    if chosen.get("scheduler"):
+        chosen["executor"] = "dask"
+    return RunConfig(**chosen)

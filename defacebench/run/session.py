@@ -1,0 +1,217 @@
+"""One benchmark session, whichever surface starts it (``pytest bench/`` or ``defacebench run``).
+
+Lifecycle: :meth:`Session.plan` (every configuration x scenario, skipped ones with their plugins'
+Availability reasons) -> :meth:`Session.prepare` (dataset found or generated, the split feasible, the
+regression gate able to judge; all before any computing) -> :meth:`Session.evaluate` per planned
+item -> :meth:`Session.finish` (controls every attacker needs, leaderboard and verdict, manifest,
+baseline, gate). Both surfaces are thin adapters over this class, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from defacebench.contracts import KINDS
+from defacebench.errors import DefacebenchError
+from defacebench.run.config import ConfigError, ConfigId, RunConfig, product
+from defacebench.run.gate import check_gate_inputs, run_gate
+from defacebench.run.records import CONTROL, ConfigOutcome, result_id
+from defacebench.run.rundir import make_run_dir
+from defacebench.run.scenarios import get_scenario
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One (configuration, scenario) of the plan; ``skip`` is the reason it cannot run ("" if it can)."""
+
+    config_id: ConfigId
+    scenario: str
+    skip: str = ""
+
+    @property
+    def key(self) -> str:
+        return result_id(self.config_id, self.scenario)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What became of a planned item: passed, failed (with stage and error), skipped (with reason)
+    or defacer_failed (with the tool's first error)."""
+
+    status: str
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, **({"reason": self.reason} if self.reason else {})}
+
+
+class DefacerFailedError(DefacebenchError):
+    """A configuration's defacer failed on more than the allowed share of subjects."""
+
+
+@dataclass
+class Finish:
+    """What :meth:`Session.finish` produced: whether the gate failed, lines for the console."""
+
+    gate_failed: bool = False
+    lines: list[str] = field(default_factory=list)
+
+
+class Session:
+    """Registry, plan, the lazily started run, statuses and the end of the run."""
+
+    def __init__(self, config: RunConfig) -> None:
+        from defacebench.plugins.registry import default_plugins_file
+
+        plugins_file = config.plugins_file or default_plugins_file()
+        self.config = dataclasses.replace(config, plugins_file=Path(plugins_file).resolve() if plugins_file else None)
+        self._registry = None
+        self._run = None
+        self.statuses: dict[str, Status] = {}
+        self.outcomes: dict[str, ConfigOutcome] = {}
+        self.extra_outcomes: dict[str, ConfigOutcome] = {}
+        self.messages: list[str] = []
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from defacebench.plugins.registry import load_registry
+
+            self._registry = load_registry(self.config.plugins_file)
+        return self._registry
+
+    # ---------------------------------------------------------------- plan and prepare
+
+    def plan(self) -> list[Planned]:
+        """Every configuration x scenario, skipped with the plugins' reasons where one cannot run."""
+        registry = self.registry
+        names = {kind: registry.names(kind) for kind in KINDS}
+        for problem in registry.problems:  # broken plugins still get (skipped) ids
+            names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != CONTROL, n))
+        reasons = registry.unavailable_reasons()
+        planned = []
+        for scenario in self.config.scenarios:
+            for cid in product(names, self.config.restrict):
+                why = [reasons[(k, n)] for k, n in zip(KINDS, cid.parts) if reasons[(k, n)]]
+                planned.append(Planned(cid, scenario, "; ".join(why)))
+        return planned
+
+    def prepare(self) -> None:
+        """Find (or generate) the dataset and check, before any computing, that it can be evaluated
+        as asked and that the regression gate can judge this run."""
+        run = self.run
+        n = len(run.dataset.subjects)
+        if n == 0:
+            details = "; ".join(f"{f.path}: {f.reason}" for f in run.dataset.failures[:3])
+            raise ConfigError(f"{run.config.dataset}: no subject found{(': ' + details) if details else ''}; "
+                              "see the README's 'Your own data' for the layouts defacebench reads")
+        from defacebench.metrics.split import check_split_feasible
+
+        check_split_feasible(n, self.config.calibration, where=str(run.config.dataset))
+        if self.config.compare:
+            check_gate_inputs(self.config, run, [p.key for p in self.plan()])
+
+    @property
+    def run(self):
+        """The run (started on first use: dataset resolved, generating the sample if needed)."""
+        if self._run is None:
+            from defacebench.run.pipeline import BenchmarkRun
+
+            if self.config.dataset is None:
+                from defacebench.data.sample import sample_dataset
+
+                self.config = dataclasses.replace(self.config, dataset=sample_dataset())
+            self._run = BenchmarkRun(self.config, run_dir=make_run_dir(self.config.results, self.config.run_id))
+        return self._run
+
+    @property
+    def started(self) -> bool:
+        return self._run is not None
+
+    # ---------------------------------------------------------------- evaluate and record
+
+    def evaluate(self, item: Planned) -> ConfigOutcome:
+        """Evaluate one planned item (its outcome is kept for the leaderboard); a defacer that failed
+        on too many subjects raises :class:`DefacerFailedError` with its first error."""
+        from defacebench.run.evaluation import evaluate_config
+
+        scenario = get_scenario(item.scenario)
+        outcome = evaluate_config(self.run, item.config_id, scenario, self.run.run_dir / item.key,
+                                  grid=self._grid(scenario))
+        self.outcomes[item.key] = outcome
+        if outcome.status == "defacer_failed":
+            share = outcome.row.defacing_failure_rate or 0.0
+            raise DefacerFailedError(
+                f"{item.config_id.defacer} failed on {share:.0%} of subjects (allowed {self.config.defacer_fail_share:.0%}; "
+                f"scored as exposed): {outcome.first_error}")
+        return outcome
+
+    def _grid(self, scenario):
+        from defacebench.run.viewgrid import grid
+
+        return grid(*self.config.view_grid) if scenario.views == "grid" else None
+
+    def record(self, key: str, status: Status) -> None:
+        self.statuses[key] = status
+
+    # ---------------------------------------------------------------- finish
+
+    def finish(self) -> Finish:
+        """Controls for every attacker used, leaderboard and verdict, manifest, baseline, gate."""
+        done = Finish()
+        if not self.statuses and not self.outcomes:
+            return done
+        from defacebench.run.manifest import build_manifest, write_manifest
+
+        run = self._run
+        rows = []
+        if run is not None:
+            self._ensure_controls()
+            rows = [o.row for o in [*self.outcomes.values(), *self.extra_outcomes.values()]]
+        if rows:
+            from defacebench.report import write_leaderboard
+
+            write_leaderboard(run.run_dir, rows, images=self.config.images)
+            done.gate_failed = run_gate(self.config, run, rows, done.lines)
+        if run is not None:
+            write_manifest(run.run_dir / "manifest.json", build_manifest(self))
+            done.lines.insert(0, run.times.summary())
+            done.lines += _failure_lines(self.outcomes.values())
+            done.lines.append(f"defacebench: run outputs in {run.run_dir}")
+            run.close()
+        return done
+
+    def _ensure_controls(self) -> None:
+        """Evaluate the control of every attacker and scenario used, also when ``-k`` deselected its
+        test, so privacy gain and attacker validity are always defined."""
+        needed = {(o.config_id.attacker, o.scenario) for o in self.outcomes.values()}
+        for (renderer, detector, recognizer), scenario in sorted(needed):
+            item = Planned(ConfigId(CONTROL, renderer, detector, recognizer), scenario)
+            if item.key in self.outcomes:
+                continue
+            try:
+                self.extra_outcomes[item.key] = self.evaluate(item)
+                self.outcomes.pop(item.key, None)
+            except DefacebenchError as exc:
+                self.messages.append(f"defacebench: control {item.key} could not be evaluated: {exc}")
+
+
+def _failure_lines(outcomes) -> list[str]:
+    """Console lines for what a user must not miss: subjects dropped before defacing (once per
+    scenario) and failed defacings (once per defacer and scenario)."""
+    dropped: dict[str, set] = {}
+    failed: dict[tuple[str, str], set] = {}
+    for o in outcomes:
+        for f in o.failures:
+            if f.stage in ("convert", "roles", "discover"):
+                dropped.setdefault(o.scenario, set()).add((f.subject_id, f.stage))
+            elif f.stage == "deface":
+                failed.setdefault((o.config_id.defacer, o.scenario), set()).add(f.subject_id)
+    lines = [f"defacebench: scenario {s}: {len(v)} subject(s) dropped before defacing "
+             f"({', '.join(sorted(f'{sid} ({stage})' for sid, stage in v))}); see metrics.json failures"
+             for s, v in sorted(dropped.items())]
+    lines += [f"defacebench: {d} failed on {len(v)} subject(s) in scenario {s}: scored as the failed-defacing "
+              "rule says (default exposed)" for (d, s), v in sorted(failed.items())]
+    return lines
