@@ -62,7 +62,8 @@ def test_html_leaderboard_opens_in_headless_chromium_and_shows_the_table(tmp_pat
     write_leaderboard(run, _rows(run))
     dom = _dump_dom((run / "leaderboard.html").as_uri(), tmp_path / "profile")
     assert '<table id="leaderboard">' in dom
-    body = dom[dom.index("<tbody>"):dom.index("</tbody>")]
+    board = dom[dom.index('<table id="leaderboard">'):]
+    body = board[board.index("<tbody>"):board.index("</tbody>")]
     assert len(re.findall(r"<tr class=\"(control|config)\"", body)) == 2
     assert "none-a-b-c" in body and "fsl_deface-a-b-c" in body
     assert "data:image/png;base64," in body  # thumbnails inline
@@ -70,6 +71,7 @@ def test_html_leaderboard_opens_in_headless_chromium_and_shows_the_table(tmp_pat
     assert body.index("none-a-b-c") < body.index("fsl_deface-a-b-c")  # control row first
     # the sorting script runs: ascending rank-1 (column 2) puts the defaced row first
     by_rank1 = _dump_dom((run / "leaderboard.html").as_uri() + "#sort=2", tmp_path / "profile2")
-    tbody = by_rank1[by_rank1.index("<tbody>"):]
+    board = by_rank1[by_rank1.index('<table id="leaderboard">'):]
+    tbody = board[board.index("<tbody>"):]
     assert tbody.index("fsl_deface-a-b-c") < tbody.index("none-a-b-c")
     assert 'class="asc"' in by_rank1

@@ -59,6 +59,7 @@ def test_privacy_gain_control_first_and_md_csv(tmp_path, evaluations):
     assert float(rows[0]["privacy_gain"]) == 0.0
     assert rows[1]["qc_failed"] == "2" and float(rows[1]["rank1_lo"]) <= float(rows[1]["rank1"])
     md = (tmp_path / "leaderboard.md").read_text().splitlines()
+    md = md[md.index("# Leaderboard"):]  # the verdict per defacer comes first
     assert md[2].startswith("| config") and ctrl.config_id in md[4] and fsl.config_id in md[5]
     assert f"{fsl.rank1:.3f} [{fsl.rank1_ci[0]:.3f}, {fsl.rank1_ci[1]:.3f}]" in md[5]
 
@@ -85,7 +86,7 @@ def test_report_cli_rebuilds_the_leaderboard_from_metrics_files(tmp_path, evalua
     assert all(r.montage is not None and r.plot is not None and r.qc == {"ok": 11, "failed": 1} for r in rows)
     assert {r.defacer: r.failure_rate for r in rows} == {"none": 0.25, "fsl_deface": pytest.approx(1 / 12)}
     html = (run / "leaderboard.html").read_text()
-    assert html.count("data:image/png;base64,") == 4  # 2 montages + 2 plots, all inline
+    assert html.count("data:image/png;base64,") == 5  # heatmap + 2 montages + 2 plots, all inline
     assert "src=\"/" not in html and "src=\"file:" not in html and "src=\"none" not in html  # self-contained
     assert main(["report", str(run), "--no-images"]) == 0
     assert "data:image" not in (run / "leaderboard.html").read_text()

@@ -8,6 +8,7 @@ Useful after editing or deleting configurations by hand, or to regenerate the HT
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -28,17 +29,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Rebuild the leaderboard; 0 on success, 1 on regressions, 2 on a user error."""
-    from defacebench.report import (compare_baseline, format_regressions, parse_tolerances, rows_from_run,
-                          save_baseline, write_leaderboard)
+    from defacebench.report import compare_baseline, format_regressions, parse_tolerances, rows_from_run, save_baseline
+    from defacebench.report.baseline import load_baseline
+    from defacebench.report.leaderboard import write_leaderboard
+    from defacebench.run.gate import check_comparable
 
     try:
         rows = rows_from_run(args.run_dir)
         write_leaderboard(args.run_dir, rows, images=not args.no_images)
         print(f"wrote {args.run_dir / 'leaderboard.html'} ({len(rows)} configurations)")
+        if args.save_baseline or args.compare:
+            origin = _provenance(args.run_dir)
         if args.save_baseline:
-            save_baseline(args.save_baseline, rows)
+            save_baseline(args.save_baseline, rows, dataset=origin["dataset"], split=origin["split"],
+                          plugins=origin["versions"])
             print(f"wrote baseline {args.save_baseline}")
         if args.compare:
+            check_comparable(load_baseline(args.compare), keys=[r.key for r in rows], **origin)
             regressions = compare_baseline(rows, args.compare, tolerances=parse_tolerances(args.compare_fail))
             print(format_regressions(regressions))
             return 1 if regressions else 0
@@ -46,3 +53,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"defacebench report: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _provenance(run_dir: Path) -> dict:
+    """What the run was measured on, from its manifest (a baseline must record it)."""
+    from defacebench.run.gate import GateError, provenance_from_manifest
+
+    path = Path(run_dir) / "manifest.json"
+    try:
+        return provenance_from_manifest(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise GateError(f"{path}: cannot read the run's manifest ({exc}); a baseline records the dataset it was "
+                        "measured on, so report --save-baseline/--compare need the run folder's manifest.json") from None

@@ -122,4 +122,7 @@ def with_views(renderer: Any, grid: tuple) -> Any:
     if not dataclasses.is_dataclass(params) or "views" not in {f.name for f in dataclasses.fields(params)}:
         raise PluginError(f"renderer {renderer.name} has no `views` parameter, so it cannot render a view grid "
                           "(multiview and svm scenarios need one)")
-    return dataclasses.replace(params, views=tuple(tuple(v) for v in grid))
+    current = getattr(params, "views")
+    width = len(current[0]) if current and hasattr(current[0], "__len__") else 3
+    # renderers whose views are (yaw, pitch) pairs take the grid's cameras under their own light
+    return dataclasses.replace(params, views=tuple(tuple(v)[:width] for v in grid))

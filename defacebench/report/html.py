@@ -77,7 +77,7 @@ def _sort_keys(row: LeaderboardRow) -> list[str]:
     def num(v: float | int | None) -> str:
         return "" if v is None else repr(float(v))
 
-    return [row.config_id, num(row.n), num(row.rank1), num(row.rank5), num(row.roc_auc), num(row.eer),
+    return [row.key, num(row.n), num(row.rank1), num(row.rank5), num(row.roc_auc), num(row.eer),
             num(row.detection_rate), num(row.privacy_gain), " ".join(f"{k}:{v}" for k, v in row.qc.items()),
             num(row.brain_dice), num(row.failure_rate), row.status]
 
@@ -119,10 +119,27 @@ def _row_html(row: LeaderboardRow, run_dir: Path, images: bool) -> str:
     cells.append(_image_cell(row.montage, run_dir, f"montage {row.config_id}", images))
     cells.append(_image_cell(row.plot, run_dir, f"ROC/PR {row.config_id}", images))
     klass = "control" if row.is_control else "config"
-    return f'<tr class="{klass}" data-config="{html.escape(row.config_id)}">{"".join(cells)}</tr>'
+    return f'<tr class="{klass}" data-config="{html.escape(row.key)}">{"".join(cells)}</tr>'
 
 
-def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool = True) -> str:
+def _verdict_html(verdicts: list, heatmap: Path | None, run_dir: Path, note: str) -> str:
+    """The verdict table (one row per defacer, best first) and the heatmap, above the leaderboard."""
+    from defacebench.report.verdict import VERDICT_HEADERS, verdict_cells
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in VERDICT_HEADERS)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in verdict_cells(v)) + "</tr>"
+                     for v in verdicts)
+    uri = thumbnail_uri(heatmap, (1400, 1400)) if heatmap is not None else None
+    picture = (f'<p><a href="heatmap.png"><img id="heatmap" alt="rank-1 heatmap, defacer x attacker" src="{uri}"></a></p>'
+               if uri else "")
+    return ("<h2>Verdict per defacer</h2>\n<p>Worst case over every valid attacker and scenario: the highest "
+            "rank-1 any attack reached (lower = better protected).</p>\n"
+            f'<table id="verdict"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n'
+            + (f"<p>{html.escape(note)}</p>\n" if note else "") + picture + "\n<h2>Leaderboard</h2>\n")
+
+
+def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool = True, verdicts: list = (),
+                     heatmap: Path | None = None, note: str = "") -> str:
     """The whole page as a string (rows already ordered and with privacy gain filled)."""
     headers = [*MD_HEADERS, "re-identified at rank 1", "montage", "ROC / PR"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -132,6 +149,7 @@ def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool 
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n"
+        + (_verdict_html(list(verdicts), heatmap, Path(run_dir), note) if verdicts else "") +
         "<p>Rank-1: share of defaced renders whose nearest original is the same person (lower = better "
         "protected). Privacy gain: control rank-1 minus this rank-1. Click a header to sort.</p>\n"
         f"<table id=\"leaderboard\"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n"

@@ -188,7 +188,7 @@ MD_HEADERS = ["config", "n", "rank-1 [95% CI]", "rank-5", "ROC AUC [95% CI]", "E
 
 def markdown_cells(row: LeaderboardRow) -> list[str]:
     """The Markdown/HTML display cells of a row (same order as :data:`MD_HEADERS`)."""
-    return [row.config_id, str(row.n), _fmt(row.rank1, row.rank1_ci), _fmt(row.rank5),
+    return [row.key, str(row.n), _fmt(row.rank1, row.rank1_ci), _fmt(row.rank5),
             _fmt(row.roc_auc, row.roc_auc_ci), _fmt(row.eer), _fmt(row.detection_rate),
             _fmt(row.privacy_gain), qc_text(row.qc), _fmt(row.brain_dice), _fmt(row.failure_rate), row.status]
 
@@ -196,16 +196,18 @@ def markdown_cells(row: LeaderboardRow) -> list[str]:
 def csv_text(rows: list[LeaderboardRow]) -> str:
     """The leaderboard as CSV: one column per number, CI bounds and QC labels in their own columns."""
     labels = sorted({k for r in rows for k in r.qc})
-    header = ["config_id", *PARTS, "n", "rank1", "rank1_lo", "rank1_hi", "rank5", "roc_auc", "roc_auc_lo",
-              "roc_auc_hi", "eer", "detection_rate", "privacy_gain", *(f"qc_{k}" for k in labels),
-              "brain_dice", "failure_rate", "status", "montage", "plot"]
+    header = ["config_id", *PARTS, "scenario", "fusion", "n", "rank1", "rank1_lo", "rank1_hi", "rank5", "roc_auc",
+              "roc_auc_lo", "roc_auc_hi", "eer", "tar_far_1e2", "detection_rate", "privacy_gain",
+              *(f"qc_{k}" for k in labels), "brain_dice", "failure_rate", "defacing_failure_rate",
+              "seconds_per_subject", "status", "montage", "plot"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for r in rows:
         r1, auc = r.rank1_ci or (None, None), r.roc_auc_ci or (None, None)
-        values = [r.config_id, r.defacer, r.renderer, r.detector, r.recognizer, r.n, r.rank1, *r1, r.rank5,
-                  r.roc_auc, *auc, r.eer, r.detection_rate, r.privacy_gain, *(r.qc.get(k, 0) for k in labels),
-                  r.brain_dice, r.failure_rate, r.status, r.montage or "", r.plot or ""]
+        values = [r.config_id, r.defacer, r.renderer, r.detector, r.recognizer, r.scenario, r.fusion, r.n, r.rank1,
+                  *r1, r.rank5, r.roc_auc, *auc, r.eer, r.tar_far_1e2, r.detection_rate, r.privacy_gain,
+                  *(r.qc.get(k, 0) for k in labels), r.brain_dice, r.failure_rate, r.defacing_failure_rate,
+                  r.seconds_per_subject, r.status, r.montage or "", r.plot or ""]
         writer.writerow(["" if v is None else v for v in values])
     return buf.getvalue()

@@ -136,7 +136,12 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
     fusion, matrix, evaluation, plot = max(results, key=lambda r: (_num(r[2].rank1), _num(r[2].roc_auc)))
     n_all = len(sides.ids) + (len(sides.defacing_failed) if run.config.failed_defacing == "excluded" else 0)
     fail_rate = len(sides.defacing_failed) / n_all if n_all else 0.0
+    render_failed = {f.subject_id for f in sides.failures if f.role == "probe" and f.stage == "render"}
     status = "defacer_failed" if fail_rate > run.config.defacer_fail_share else "ok"
+    if status == "ok" and n_all and len(render_failed) / n_all > run.config.defacer_fail_share:
+        # a renderer that breaks on the defaced scans is a harness failure, never protection
+        status = "render_failed"
+        sides.first_error = next(f.error for f in sides.failures if f.stage == "render" and f.role == "probe")
     qc = _qc_summary(run, cid, sides.ids + (sides.defacing_failed if run.config.failed_defacing == "excluded" else []))
     seconds = _defacer_seconds(run, cid.defacer, sides.ids + sides.defacing_failed)
     extra = {

@@ -35,28 +35,40 @@ def check_gate_inputs(config, run, planned_keys: list[str]) -> None:
     from defacebench.plugins.registry import load_registry
     from defacebench.report.baseline import load_baseline
 
-    baseline = load_baseline(config.compare)
+    check_comparable(load_baseline(config.compare), dataset=dataset_record(run), split=split_settings(config),
+                     versions=plugin_versions(load_registry(config.plugins_file)), keys=planned_keys)
+
+
+def check_comparable(baseline, *, dataset: dict, split: dict, versions: dict, keys: list[str]) -> None:
+    """Raise GateError naming the baseline file and what differs from this run."""
     where, fix = baseline.path, "re-create it on this dataset with --save-baseline PATH"
-    here = dataset_record(run)
-    if baseline.dataset.get("fingerprint") != here["fingerprint"]:
+    if baseline.dataset.get("fingerprint") != dataset["fingerprint"]:
         raise GateError(f"{where}: measured on another dataset ({baseline.dataset.get('subjects')} subjects, "
                         f"fingerprint {str(baseline.dataset.get('fingerprint'))[:12]}) than this run "
-                        f"({here['subjects']} subjects, {here['fingerprint'][:12]}); {fix}")
-    settings = split_settings(config)
-    differs = {k: (baseline.split.get(k), v) for k, v in settings.items() if baseline.split.get(k) != v}
+                        f"({dataset['subjects']} subjects, {dataset['fingerprint'][:12]}); {fix}")
+    differs = {k: (baseline.split.get(k), v) for k, v in split.items() if baseline.split.get(k) != v}
     if differs:
         text = ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differs.items())
         raise GateError(f"{where}: measured with other evaluation settings ({text}); {fix}")
-    common = sorted(set(planned_keys) & set(baseline.configs))
+    common = sorted(set(keys) & set(baseline.configs))
     if not common:
-        raise GateError(f"{where}: shares no configuration with this run's plan; {fix} or select its configurations")
-    versions = plugin_versions(load_registry(config.plugins_file))
+        raise GateError(f"{where}: shares no configuration with this run; {fix} or select its configurations")
     used = {(kind, name) for key in common for kind, name in zip(KINDS, key.split("-")[:4])}
     changed = sorted(f"{kind[:-1]} {name} {baseline.plugins.get(kind, {}).get(name)} -> {versions[kind][name]}"
                      for kind, name in used if name in versions.get(kind, {})
                      and baseline.plugins.get(kind, {}).get(name) not in (None, versions[kind][name]))
     if changed:
         raise GateError(f"{where}: measured with other plugin versions ({'; '.join(changed)}); {fix}")
+
+
+def provenance_from_manifest(manifest: dict) -> dict:
+    """dataset, split and versions of a finished run, read from its manifest.json (for `report`)."""
+    run = manifest.get("run") or {}
+    dataset = manifest.get("dataset") or {}
+    return {"dataset": {"fingerprint": dataset.get("fingerprint"), "subjects": len(dataset.get("subjects") or [])},
+            "split": {k: run.get(k) for k in ("protocol", "calibration", "seed", "policy", "failed_defacing")},
+            "versions": {kind: {p["name"]: p.get("version") for p in manifest.get("plugins", {}).get(kind, [])
+                                if "version" in p} for kind in KINDS}}
 
 
 def run_gate(config, run, rows, lines: list[str]) -> bool:

@@ -51,6 +51,10 @@ class DefacerFailedError(DefacebenchError):
     """A configuration's defacer failed on more than the allowed share of subjects."""
 
 
+class RenderFailedError(DefacebenchError):
+    """A renderer failed on more than the allowed share of defaced scans (a harness failure)."""
+
+
 @dataclass
 class Finish:
     """What :meth:`Session.finish` produced: whether the gate failed, lines for the console."""
@@ -145,7 +149,10 @@ class Session:
             share = outcome.row.defacing_failure_rate or 0.0
             raise DefacerFailedError(
                 f"{item.config_id.defacer} failed on {share:.0%} of subjects (allowed {self.config.defacer_fail_share:.0%}; "
-                f"scored as exposed): {outcome.first_error}")
+                f"scored as the --failed-defacing rule {self.config.failed_defacing!r} says): {outcome.first_error}")
+        if outcome.status == "render_failed":
+            raise RenderFailedError(f"{item.config_id.renderer} failed to render more than "
+                                    f"{self.config.defacer_fail_share:.0%} of the defaced scans: {outcome.first_error}")
         return outcome
 
     def _grid(self, scenario):
@@ -173,7 +180,12 @@ class Session:
         if rows:
             from defacebench.report import write_leaderboard
 
-            write_leaderboard(run.run_dir, rows, images=self.config.images)
+            from defacebench.report.leaderboard import verdict_markdown
+
+            verdicts = write_leaderboard(run.run_dir, rows, images=self.config.images,
+                                         attacker_floor=self.config.attacker_floor)
+            done.lines.append("Verdict per defacer (worst case over valid attackers; details in leaderboard.md):")
+            done.lines += verdict_markdown(verdicts).splitlines()
             done.gate_failed = run_gate(self.config, run, rows, done.lines)
         if run is not None:
             write_manifest(run.run_dir / "manifest.json", build_manifest(self))
