@@ -122,7 +122,6 @@ def identify(gallery_dir: Path, probe_dir: Path, detector, recognizer, out_dir: 
 
     gallery = detect_folder("gallery", scan_images(gallery_dir), detector)
     probe = detect_folder("probe", scan_images(probe_dir), detector)
-    before = getattr(recognizer, "n_embedded", 0)
     g_vec, p_vec = embed_side(gallery, recognizer), embed_side(probe, recognizer)
     matrix = DistanceMatrix.from_embeddings([o.subject_id for o, _ in gallery], g_vec,
                                             [o.subject_id for o, _ in probe], p_vec, metric=recognizer.metric)
@@ -130,8 +129,8 @@ def identify(gallery_dir: Path, probe_dir: Path, detector, recognizer, out_dir: 
     evaluation = evaluate_matrix(matrix, calibration=calibration, seed=seed, n_bootstrap=n_bootstrap,
                                  policy=policy, detection=rates)
     outcomes = tuple(o for o, _ in gallery + probe)
-    result = IdentifyResult(matrix, evaluation, outcomes, rates["gallery"], rates["probe"],
-                            int(getattr(recognizer, "n_embedded", 0) - before), Path(out_dir))
+    embedded = sum(o.face is not None for o in outcomes)  # each kept face is embedded once
+    result = IdentifyResult(matrix, evaluation, outcomes, rates["gallery"], rates["probe"], embedded, Path(out_dir))
     write_outputs(result, detector, recognizer)
     return result
 
