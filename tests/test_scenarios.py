@@ -101,3 +101,21 @@ def test_view_grid_defaults_to_15_views_frontal_first_and_scales_to_81():
     assert len(grid(*parse_grid("30:30,15:15,9"))) == 81
     with pytest.raises(ValueError, match="YAWMAX"):
         parse_grid("30")
+
+
+def test_scenario_specs_restrict_the_attackers_a_scenario_runs_for():
+    from defacebench.run.config import RunConfig
+    from defacebench.run.scenarios import ScenarioSpec
+    from defacebench.run.session import Session
+
+    spec = ScenarioSpec.parse("multiview@surface-dlib_hog-*")
+    assert spec.covers("surface", "dlib_hog", "dlib_resnet") and not spec.covers("vtk_volume", "dlib_hog", "dlib_resnet")
+    assert ScenarioSpec.parse("svm").attackers == "*"
+    with pytest.raises(ScenarioError, match="renderer-detector-recognizer"):
+        ScenarioSpec.parse("svm@surface")
+    plan = Session(RunConfig(scenarios=("rescan", "multiview@surface-dlib_hog-*"), defacers=("none", "quickshear"),
+                             detectors=("dlib_hog", "opencv_haar"))).plan()
+    keys = {p.key for p in plan}
+    assert "quickshear-surface-dlib_hog-dlib_resnet-multiview" in keys
+    assert "quickshear-surface-opencv_haar-dlib_resnet" in keys
+    assert not any(k.endswith("-multiview") and ("opencv_haar" in k or "vtk_volume" in k) for k in keys)

@@ -55,6 +55,8 @@ CLEANUPS = ("mask", "seed_range", "none")
 EXECUTORS = ("local", "serial", "dask")
 CONVERTERS = ("dicom2nifti", "dcm2niix")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
+DEFAULT_SCENARIOS = ("rescan",)
+"""Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None
     workers: int | None = None
-    scenarios: tuple[str, ...] = ("rescan",)
+    scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     protocol: str = "default"
     calibration: float = 0.7
     seed: int = 0

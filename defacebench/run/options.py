@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from defacebench.contracts import KINDS, check_name
 from defacebench.errors import DefacebenchError
-from defacebench.run.config import CLEANUPS, CONVERTERS, EXECUTORS, FAILED_DEFACING, RunConfig
+from defacebench.run.config import CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING, RunConfig
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,16 @@ def _names(text: str) -> tuple[str, ...]:
 
 @_checked
 def _scenarios(text: str) -> tuple[str, ...]:
-    from defacebench.run.scenarios import get_scenario
+    """``rescan,multiview@surface-dlib_hog-*``: scenario names, each optionally restricted to the
+    attackers matching a renderer-detector-recognizer glob."""
+    from defacebench.run.scenarios import ScenarioSpec
 
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    for name in names:
-        get_scenario(name)
-    if not names:
+    specs = tuple(part.strip() for part in text.split(",") if part.strip())
+    for spec in specs:
+        ScenarioSpec.parse(spec)
+    if not specs:
         raise ValueError("name at least one scenario, e.g. rescan")
-    return names
+    return specs
 
 
 @_checked
@@ -152,8 +154,9 @@ OPTIONS: tuple[Option, ...] = (
     *(Option(f"--{kind}", kind, f"comma list restricting the {kind}", _names, metavar="A,B") for kind in KINDS),
     Option("--plugins-file", "plugins_file", "TOML plugins file: command defacers, plugin parameters and variants "
            "(default ./defacebench.toml or $DEFACEBENCH_PLUGINS_FILE)", _path),
-    Option("--scenarios", "scenarios", "comma list of attack scenarios: rescan, seed, multiview, svm, aware "
-           "(default rescan)", _scenarios, metavar="A,B"),
+    Option("--scenarios", "scenarios", "comma list of attack scenarios (rescan, seed, multiview, svm, aware), each "
+           "optionally @renderer-detector-recognizer glob restricting its attackers (default: "
+           f"{','.join(DEFAULT_SCENARIOS)})", _scenarios, metavar="A,B@GLOB"),
     Option("--view-grid", "view_grid", "views of the multiview/svm scenarios: YAWMAX:YAWSTEP,PITCHMAX:PITCHSTEP,"
            "LIGHTS (default 30:15,15:15,1 = 15 views; 30:30,15:15,9 = 81)", _view_grid, metavar="GRID"),
     Option("--protocol", "protocol", "evaluation protocol: default or seed (the original study's)", _protocol),

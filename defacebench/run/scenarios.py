@@ -83,10 +83,37 @@ class ScenarioError(DefacebenchError, ValueError):
 
 
 def get_scenario(name: str) -> Scenario:
+    """The scenario called ``name`` (a ``name@attackers`` spec names it too)."""
+    name = name.split("@", 1)[0]
     try:
         return SCENARIOS[name]
     except KeyError:
         raise ScenarioError(f"scenario {name!r} is unknown: use one of {', '.join(SCENARIOS)}") from None
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """A scenario as the run asks for it: ``name`` and the attackers it runs for, a glob over
+    ``renderer-detector-recognizer`` (``*`` = every attacker). ``multiview@surface-dlib_hog-*`` runs
+    the many-view attack only with the surface renderer and dlib's HOG detector: view grids multiply
+    detection and embedding work by the number of views, so a run can spend it where it is cheap."""
+
+    name: str
+    attackers: str = "*"
+
+    @classmethod
+    def parse(cls, text: str) -> "ScenarioSpec":
+        name, _, pattern = text.strip().partition("@")
+        get_scenario(name)
+        if pattern and pattern.count("-") != 2:
+            raise ScenarioError(f"scenario spec {text!r}: the attacker pattern must be renderer-detector-recognizer "
+                                "(globs allowed), e.g. multiview@surface-dlib_hog-*")
+        return cls(name, pattern or "*")
+
+    def covers(self, renderer: str, detector: str, recognizer: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(f"{renderer}-{detector}-{recognizer}", self.attackers)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from defacebench.run.config import ConfigError, ConfigId, RunConfig, product
 from defacebench.run.gate import check_gate_inputs, run_gate
 from defacebench.run.records import CONTROL, ConfigOutcome, result_id
 from defacebench.run.rundir import make_run_dir
-from defacebench.run.scenarios import get_scenario
+from defacebench.run.scenarios import ScenarioSpec, get_scenario
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,12 @@ class Session:
             names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != CONTROL, n))
         reasons = registry.unavailable_reasons()
         planned = []
-        for scenario in self.config.scenarios:
+        for spec in map(ScenarioSpec.parse, self.config.scenarios):
             for cid in product(names, self.config.restrict):
+                if not spec.covers(*cid.attacker):
+                    continue  # this scenario runs only for the attackers its spec names
                 why = [reasons[(k, n)] for k, n in zip(KINDS, cid.parts) if reasons[(k, n)]]
-                planned.append(Planned(cid, scenario, "; ".join(why)))
+                planned.append(Planned(cid, spec.name, "; ".join(why)))
         return planned
 
     def prepare(self) -> None:
