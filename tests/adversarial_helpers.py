@@ -64,3 +64,24 @@ def tiny_ct(shape=(14, 12, 10), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     data[3:-3, 3:-3, 2:-2] = rng.uniform(0, 1200, size=(shape[0] - 6, shape[1] - 6, shape[2] - 4))
     affine = np.array([[0.0, -0.9, 0.0, 40.0], [1.1, 0.0, 0.0, -30.0], [0.0, 0.0, 2.5, -12.0], [0, 0, 0, 1]])
     return data, affine
+
+
+def bomb_png(path: Path, width: int = 9500, height: int = 9500) -> Path:
+    """A real, valid grayscale PNG of ``width`` x ``height`` black pixels, a few hundred KB on disk.
+
+    Built by streaming zlib over the rows, so making it never holds the decoded image in memory.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(6)
+    rows = b"\x00" * (width + 1) * 500  # 500 rows of filter byte 0 + one byte per gray pixel
+    full, rest = divmod(height, 500)
+    idat = b"".join(comp.compress(rows) for _ in range(full)) + comp.compress(rows[: rest * (width + 1)])
+    idat += comp.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path

@@ -9,7 +9,6 @@ whose render failed or whose render shows no detected face has no embedding, so 
 from __future__ import annotations
 
 import functools
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from defacebench.run.config import ConfigId
 from defacebench.run.records import CONTROL, ConfigOutcome, Failure
+from defacebench.util.fsutil import atomic_copy
 
 
 def _embedding_matrix(ids: list[str], vectors: dict[str, np.ndarray], dim: int) -> np.ndarray:
@@ -98,7 +98,7 @@ def evaluate_config(run, cid: ConfigId) -> ConfigOutcome:
     write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
     plot = outdir / "roc_prc.png"
     if cached_plot is not None:
-        shutil.copyfile(cached_plot, plot)
+        atomic_copy(cached_plot, plot)  # a full disk leaves no truncated png
     montage = _montage(run, cid, ids, outdir) if run.config.images else None
     row = LeaderboardRow.from_evaluation(str(cid), evaluation, qc=qc["labels"], montage=montage,
                                          plot=plot if plot.exists() else None, failure_rate=qc["failure_rate"],
@@ -199,5 +199,5 @@ def _montage(run, cid: ConfigId, ids: list[str], outdir: Path) -> Path | None:
     if not cached.exists():
         return None
     path = outdir / "montage.png"
-    shutil.copyfile(cached, path)
+    atomic_copy(cached, path)
     return path
