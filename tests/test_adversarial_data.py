@@ -196,3 +196,23 @@ def test_read_only_and_full_output_folders_give_one_line_and_leave_no_partial_fi
     for name in ("volume", "text", "probe"):
         kind, message = ro[name]
         assert kind == "StorageError" and message.startswith(f"{mount}/out") and "read-only file system" in message
+
+
+@needs_namespaces
+def test_convert_to_a_read_only_folder_fails_in_one_line_before_any_work(tmp_path):
+    data, affine = tiny_ct()
+    (tmp_path / "ds").mkdir()
+    nib.save(nib.Nifti1Image(data, affine), tmp_path / "ds" / "s1.nii.gz")
+    mount = tmp_path / "ro"
+    script = f"""
+        import contextlib, io, json
+        from defacebench.cli import main
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(["convert", "{tmp_path / 'ds'}", "--out", "{mount}/out", "--executor", "serial"])
+        print(json.dumps({{"code": code, "err": err.getvalue()}}))
+    """
+    out = run_on_small_fs(mount, script, readonly=True)
+    assert out["code"] == 1
+    assert out["err"] == (f"defacebench convert: error: {mount}/out: cannot write the converted volumes "
+                          "(read-only file system). Fix: make the folder writable, or choose another folder\n")

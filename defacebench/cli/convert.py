@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from defacebench.util.fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text, ensure_writable_dir
 
 REPORT_NAME = "conversion_report.json"
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = discover(args.dataset)
     params = ConversionParams(converter=args.converter, series_uid=args.series,
                               several_series=getattr(args, "several_series", "pick"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(args.out, "the converted volumes")  # before any work: a read-only --out fails now
     acqs = list(dataset.acquisitions)
     results = _map([(a, args.out / f"{a.acq_id}.nii.gz", params) for a in acqs], args.executor)
     converted, failures = [], [

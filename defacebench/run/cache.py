@@ -162,6 +162,11 @@ class Cache:
         start of a run), by any process sharing this cache; oldest first."""
         return cache_check.read_reports(self.quarantine_root, since)
 
+    def corruption_summary(self, since: float = 0.0) -> str | None:
+        """One line for the console and the manifest ("rebuilt N corrupt cache artifact(s): stage/key
+        (problem); ..."), or None when nothing was found corrupt since ``since``."""
+        return cache_check.summary(self.corruption_reports(since))
+
     # -- write
 
     def get_or_build(self, stage: str, key: str, build: Callable[[Path], None]) -> Path:

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from defacebench.contracts import Face
-from defacebench.util.fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text, ensure_writable_dir
 from defacebench.errors import DatasetError, ImageError
 from defacebench.data.images import IMAGE_SUFFIXES, ImageLimits, read_image
 from defacebench.report.montage import best_face
@@ -124,6 +124,7 @@ def identify(gallery_dir: Path, probe_dir: Path, detector, recognizer, out_dir: 
     """Detect, embed once, build the gallery x probe distance matrix, evaluate and write outputs."""
     from defacebench.metrics import DistanceMatrix, evaluate_matrix
 
+    ensure_writable_dir(Path(out_dir), "the identify outputs")  # a read-only --out fails before any work
     gallery = detect_folder("gallery", scan_images(gallery_dir), detector, limits)
     probe = detect_folder("probe", scan_images(probe_dir), detector, limits)
     before = getattr(recognizer, "n_embedded", 0)
@@ -149,8 +150,7 @@ def _plugin_record(plugin) -> dict:
 
 def write_outputs(result: IdentifyResult, detector, recognizer) -> None:
     """Write distances.csv, metrics.json and faces.csv into ``result.out_dir``."""
-    out = result.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(result.out_dir, "the identify outputs")
     result.matrix.to_csv(out / "distances.csv")
     metrics = result.evaluation.to_dict()
     metrics.update({"detection_rate_gallery": result.detection_rate_gallery,
