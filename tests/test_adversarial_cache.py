@@ -257,3 +257,31 @@ def test_a_full_disk_gives_one_line_and_leaves_no_partial_artifact(tmp_path):
     assert kind == "StorageError" and "\n" not in message
     assert message.startswith(f"{mount}/cache") and "no space left on device" in message
     assert out["get"] == "None" and out["files"] == [ROOT_MARKER, TAG_FILE]
+
+
+@needs_namespaces
+def test_a_full_cache_during_defacing_is_an_error_not_a_cached_defacing_failure(tmp_path):
+    """A transient full disk must not be stored as "this defacer failed on this subject" forever."""
+    data = np.random.default_rng(0).normal(0, 300, (48, 40, 36)).astype(np.float32)  # ~250 KB compressed
+    nib.save(nib.Nifti1Image(data, tiny_ct()[1]), tmp_path / "s1.nii.gz")
+    mount = tmp_path / "small"
+    script = f"""
+        import json, os
+        from defacebench.anatomy.cleanup import CleanupParams
+        from defacebench.anatomy.qc import QCParams
+        from defacebench.run.cache import file_hash
+        from defacebench.run.stages import DefaceTask, StageEnv, deface_task
+        volume = "{tmp_path / 's1.nii.gz'}"
+        task = DefaceTask(StageEnv("{mount}/cache"), volume, file_hash(volume), "none",
+                          CleanupParams(policy="none"), QCParams())
+        try:
+            out = {{"result": deface_task(task)["status"]}}
+        except Exception as exc:
+            out = {{"error": [type(exc).__name__, str(exc)]}}
+        out["markers"] = sum(".complete.json" in fs for _, _, fs in os.walk("{mount}/cache"))
+        print(json.dumps(out))
+    """
+    out = run_on_small_fs(mount, script, size_kb=160)
+    assert out["markers"] == 0, out  # nothing cached
+    kind, message = out["error"]
+    assert kind == "StorageError" and message.startswith(f"{mount}/cache") and "no space left" in message

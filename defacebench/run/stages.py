@@ -23,6 +23,7 @@ import numpy as np
 from defacebench.run.cache import Cache, file_hash
 from defacebench.contracts import Face
 from defacebench.errors import DefacebenchError
+from defacebench.util.fsutil import is_storage_failure
 
 STAGE_VERSION = "1"  # bump when a stage's artifact layout or semantics change
 
@@ -206,6 +207,8 @@ def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
         save_volume(cleaned, tmp / "defaced.nii.gz")
         out.update(status="ok", tool_version=result.tool_version, log=result.log)
     except (DefacebenchError, OSError, ValueError, RuntimeError) as exc:
+        if is_storage_failure(exc):
+            raise  # a full or read-only disk is not the defacer's failure: never cache it as one
         out.update(status="failed", error=f"{type(exc).__name__}: {exc}", log=getattr(exc, "log", ""))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,7 +27,11 @@ _DENIED = {errno.EACCES: "permission denied", errno.EPERM: "operation not permit
 
 
 def storage_error(exc: OSError, folder: Path, what: str) -> StorageError | None:
-    """A one-line StorageError for a write that failed because of the storage, else None."""
+    """A one-line StorageError for a write that failed because of the storage, else None.
+
+    It names ``folder`` (the caller's output folder), not ``exc.filename``: for copies the OS error
+    often carries the *source* file's name, which would send the user to the wrong disk.
+    """
     if exc.errno in _FULL:
         fix = "free space there, or write to another disk"
         reason = _FULL[exc.errno]
@@ -37,6 +41,15 @@ def storage_error(exc: OSError, folder: Path, what: str) -> StorageError | None:
     else:
         return None
     return StorageError(f"{folder}: cannot write {what} ({reason}). Fix: {fix}")
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True for a failure of the storage itself (full, over quota, read-only), whoever hit it.
+
+    Why: such a failure is transient and says nothing about the tool that was writing; the
+    pipeline must not record it as, say, "this defacer failed on this subject" in the cache.
+    """
+    return isinstance(exc, StorageError) or (isinstance(exc, OSError) and exc.errno in (*_FULL, errno.EROFS))
 
 
 @contextmanager
