@@ -67,6 +67,7 @@ class Cache:
         """
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self._root_ready = False
+        self._real_root: Path | None = None
 
     def __repr__(self) -> str:
         """Cache('<root>')."""
@@ -140,10 +141,17 @@ class Cache:
             return f"its completion marker is unreadable ({type(exc).__name__})"
         if not isinstance(meta, dict) or meta.get("key") != key or meta.get("stage") != stage:
             return "its completion marker names another stage or key"
-        why = cache_check.problem(folder, meta.get("files"))
+        why = cache_check.problem(self._real(folder), meta.get("files"), resolved=True)
         if why is None and upgrade and isinstance(meta.get("files"), list):
             self._upgrade_marker(folder, meta)
         return why
+
+    def _real(self, folder: Path) -> Path:
+        """``folder`` (inside the root) with the root's symlinks resolved, the root resolved once:
+        the folders below it are the cache's own, never symlinks."""
+        if self._real_root is None:
+            self._real_root = self.root.resolve()
+        return self._real_root / folder.relative_to(self.root)
 
     def _upgrade_marker(self, folder: Path, meta: dict) -> None:
         """Add sizes and checksums to a marker written before checksums existed (trust on first use),
@@ -211,10 +219,9 @@ class Cache:
         files = cache_check.describe_files(tmp, COMPLETE_MARKER)
         meta = {"key": key, "stage": stage, "schema": cache_check.MARKER_SCHEMA, "pid": os.getpid(),
                 "created": time.time(), "files": files}
-        with open(tmp / COMPLETE_MARKER, "w") as handle:
-            handle.write(json.dumps(meta, indent=1))
-            handle.flush()
-            os.fsync(handle.fileno())
+        # no fsync: the build's own files are not synced either; after a power loss the checksums,
+        # not the marker's durability, are what catch a half-written artifact
+        (tmp / COMPLETE_MARKER).write_text(json.dumps(meta, indent=1))
         return files
 
     def _publish(self, tmp: Path, stage: str, key: str, files: dict[str, dict]) -> Path:

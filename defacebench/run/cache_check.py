@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from defacebench.errors import CacheError
-from defacebench.run.cache_keys import file_hash, remember_hash
+from defacebench.run.cache_keys import file_hash, remember_hash, stat_hash
 
 MARKER_SCHEMA = 2
 
@@ -47,8 +47,9 @@ def describe_files(folder: Path, skip: str) -> dict[str, dict]:
 
 def remember(folder: Path, files: dict[str, dict]) -> None:
     """Seed the hash memo with the published files' digests (they were hashed in the temp folder)."""
+    base = folder.resolve()
     for rel, want in files.items():
-        remember_hash(folder / rel, want["sha256"])
+        remember_hash(base / rel, want["sha256"])
 
 
 def _safe(rel: object) -> bool:
@@ -56,30 +57,32 @@ def _safe(rel: object) -> bool:
     return isinstance(rel, str) and rel != "" and not os.path.isabs(rel) and ".." not in Path(rel).parts
 
 
-def problem(folder: Path, files: object) -> str | None:
+def problem(folder: Path, files: object, *, resolved: bool = False) -> str | None:
     """What is wrong with the files of an artifact compared to its marker's list, or None.
 
     ``files`` is the marker's ``files`` entry: a dict of sizes and hashes, or (markers written before
-    checksums) a plain list of names, of which only the presence can be checked.
+    checksums) a plain list of names, of which only the presence can be checked. ``resolved`` says
+    ``folder`` has no symlinks in it (saves resolving it: a warm read stays a few stats per file).
     """
     if isinstance(files, list):
         missing = [rel for rel in files if not (_safe(rel) and (folder / rel).is_file())]
         return f"{missing[0]} is missing" if missing else None
     if not isinstance(files, dict):
         return "its completion marker lists no files"
+    base = folder if resolved else folder.resolve()
     for rel, want in files.items():
         if not _safe(rel) or not isinstance(want, dict):
             return f"its completion marker has a malformed entry {rel!r}"
         try:
-            size = (folder / rel).stat().st_size
+            st = os.stat(base / rel)
         except OSError:
             return f"{rel} is missing"
-        if size != want.get("size"):
-            return f"{rel} has {size} bytes, {want.get('size')} were written (truncated or replaced)"
+        if st.st_size != want.get("size"):
+            return f"{rel} has {st.st_size} bytes, {want.get('size')} were written (truncated or replaced)"
         try:
-            digest = file_hash(folder / rel)
-        except CacheError:
-            return f"{rel} is missing"
+            digest = stat_hash(base / rel, st)
+        except (CacheError, OSError):
+            return f"{rel} is missing or not a regular file"
         if digest != want.get("sha256"):
             return f"{rel} changed since it was written (sha256 differs)"
     return None

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,14 @@ def file_hash(path: str | os.PathLike[str]) -> str:
         st = resolved.stat()
     except (FileNotFoundError, NotADirectoryError) as e:
         raise CacheError(f"{p}: cannot hash a missing file ({e.strerror}); check the path") from e
-    if not resolved.is_file():
-        raise CacheError(f"{p}: is not a regular file; hash each file of a folder separately")
+    return stat_hash(resolved, st)
+
+
+def stat_hash(resolved: Path, st: os.stat_result) -> str:
+    """:func:`file_hash` of a path already resolved and stat-ed by the caller (no more syscalls on a
+    memo hit). Why: verifying every file of every artifact on each read must stay cheap."""
+    if not stat.S_ISREG(st.st_mode):
+        raise CacheError(f"{resolved}: is not a regular file; hash each file of a folder separately")
     memo_key = (str(resolved), st.st_size, st.st_mtime_ns)
     with _HASH_LOCK:
         hit = _HASH_MEMO.get(memo_key)
@@ -90,14 +97,14 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return digest
 
 
-def remember_hash(path: Path, digest: str) -> None:
-    """Record ``digest`` as the hash of ``path`` as it is now (after a rename that kept its bytes).
+def remember_hash(resolved: Path, digest: str) -> None:
+    """Record ``digest`` as the hash of the file at ``resolved`` as it is now (after a rename that
+    kept its bytes).
 
     Why: an artifact is hashed once when it is published; its files then move from the temp folder
     to their final place, and the stage that reads them right away need not hash them again.
     """
     try:
-        resolved = path.resolve(strict=True)
         st = resolved.stat()
     except OSError:
         return
