@@ -67,5 +67,11 @@ class CacheError(DefacebenchError):
     """A cache artifact is missing, partial or unreadable."""
 
 
+class StorageError(DefacebenchError, OSError):
+    """A file or folder cannot be written: read-only, permission denied, disk full or over quota.
+
+    Also an OSError, so code that already handles failed writes keeps handling it."""
+
+
 class RegressionError(DefacebenchError):
     """A configuration regressed beyond its tolerance against the stored baseline."""

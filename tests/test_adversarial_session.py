@@ -59,7 +59,7 @@ def test_leaderboard_html_shows_thumbnails_of_images_in_the_run_folder(tmp_path,
                          plot=run_dir / cid / "roc_prc.png")
     write_leaderboard(run_dir, [row])
     page = (run_dir / "leaderboard.html").read_text()
-    assert page.count("data:image/png;base64") == 2
+    assert page.count("data:image/png;base64") == 3  # the heatmap, the montage and the plot
     assert f'href="{cid}/montage.png"' in page  # relative to the page: a copied run folder still links
 
 
@@ -104,10 +104,10 @@ def test_too_few_subjects_fail_before_any_computing(tmp_path):
     from defacebench.errors import EvaluationError
     from defacebench.metrics.split import check_split_feasible
 
-    with pytest.raises(EvaluationError, match="3 subjects cannot be split.*calibration=1.0"):
+    with pytest.raises(EvaluationError, match="data has 3 usable subject.*--calibration 1.0"):
         check_split_feasible(3, 0.7, where="data")
     check_split_feasible(3, 1.0)
-    with pytest.raises(EvaluationError, match="no subjects"):
+    with pytest.raises(EvaluationError, match="no usable subject"):
         check_split_feasible(0, 1.0)
 
 

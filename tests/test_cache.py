@@ -214,7 +214,8 @@ def test_get_or_build_builds_once_then_hits(tmp_path: Path) -> None:
     assert cache.get_or_build("render", KEY, build) == path
     assert len(calls) == 1 and cache.get("render", KEY) == path
     meta = json.loads((path / COMPLETE_MARKER).read_text())
-    assert meta["key"] == KEY and meta["stage"] == "render" and meta["files"] == ["sub/x.npy"]
+    assert meta["key"] == KEY and meta["stage"] == "render"
+    assert meta["files"] == {"sub/x.npy": {"size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}}
     assert _temp_dirs(tmp_path / "c") == []
 
 

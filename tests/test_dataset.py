@@ -101,8 +101,8 @@ def test_duplicate_subject_ids_fail_that_subject_only(tmp_path):
     assert len(ds.failures) == 1 and ds.failures[0].subject_id == "s1"
     assert "duplicate subject id 's1'" in ds.failures[0].reason
     (tmp_path / "m.csv").write_text(f"subject_id,path\nA,{tmp_path}/flat/s2.nii.gz\nA,{tmp_path}/flat/s1.nii\n")
-    ds = discover(tmp_path / "m.csv")
-    assert ds.subject_ids == () and "duplicate subject id 'A'" in ds.failures[0].reason
+    with pytest.raises(DatasetError, match="no usable subject: all 1 failed discovery .duplicate subject id 'A'"):
+        discover(tmp_path / "m.csv")  # every subject failed: the dataset is unusable, and says why
 
 
 def test_empty_subject_folder_is_a_failure_row_not_an_exception(tmp_path):

@@ -63,7 +63,8 @@ def test_csv_round_trip_is_exact_in_both_layouts(tmp_path, layout):
 def test_seed_layout_without_metric_defaults_to_cosine_and_reads_blank_and_nan_as_inf(tmp_path):
     path = tmp_path / "study.csv"
     path.write_text(",2_d,4_d\n2_n,0.12,nan\n4_n,,0.3\n")
-    m = DistanceMatrix.read_csv(path)
+    with pytest.warns(UserWarning, match=r"study\.csv: 1 NaN cell"):
+        m = DistanceMatrix.read_csv(path)
     assert m.metric == "cosine"
     assert m.gallery_ids == ("2", "4") and m.probe_ids == ("2", "4")
     assert m.values[0, 0] == 0.12 and np.isinf(m.values[0, 1]) and np.isinf(m.values[1, 0])

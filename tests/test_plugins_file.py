@@ -51,7 +51,9 @@ def test_placeholders_are_single_literal_arguments(tmp_path, tool):
     work.mkdir()
     result = defacer.deface(weird, work)
     argv = json.loads((work / "argv.json").read_text())
-    assert argv == ["--mode", "a b", str(weird), str(work / "defaced.nii.gz")]
+    # the tool gets a private copy of its input (same name, in its workdir), removed afterwards
+    assert argv == ["--mode", "a b", str(work / weird.name), str(work / "defaced.nii.gz")]
+    assert not (work / weird.name).exists() and weird.read_bytes() == b"volume bytes"
     assert result.volume_path.read_bytes() == b"volume bytes"
     assert not any(p.name == "PWNED" for p in tmp_path.rglob("*")), "something went through a shell"
     assert f"$ {tool}" in result.log
@@ -86,6 +88,7 @@ def test_timeout_is_a_deface_error(tmp_path):
         ''')
     work = tmp_path / "w"
     work.mkdir()
+    (tmp_path / "in.nii").write_bytes(b"volume")
     with pytest.raises(DefaceError, match="timed out"):
         build_registry(toml).get("defacers", "sleeper").deface(tmp_path / "in.nii", work)
 

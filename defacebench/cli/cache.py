@@ -1,7 +1,9 @@
-"""``defacebench cache info|clear``: inspect and empty the content-addressed stage cache.
+"""``defacebench cache info|clear|sweep``: inspect and empty the content-addressed stage cache.
 
 Why: the cache can grow to many gigabytes (defaced volumes, renders); users need to see what it
 holds per stage and to drop one stage (e.g. after fixing a renderer) without losing the others.
+Every command refuses a folder that is not a cache root (one line naming it, exit 2), so a wrong
+``--cache-dir`` never deletes a dataset.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from pathlib import Path
 from tabulate import tabulate
 
 from defacebench.run.cache import Cache, CacheInfo, default_cache_dir
-from defacebench.errors import CacheError
+from defacebench.errors import CacheError, StorageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cache`` with its ``info`` and ``clear`` subcommands."""
     parser = subparsers.add_parser("cache", help="show or clear the stage cache",
                                    description="Show or clear the content-addressed stage cache.")
-    sub = parser.add_subparsers(dest="cache_command", metavar="{info,clear}")
+    sub = parser.add_subparsers(dest="cache_command", metavar="{info,clear,sweep}")
     sub.required = True
     info = sub.add_parser("info", help="entries and sizes per stage")
     clear = sub.add_parser("clear", help="delete cached artifacts (all, or one stage)")
-    for p in (info, clear):
+    sweep = sub.add_parser("sweep", help="delete builds abandoned for over an hour (killed runs)")
+    for p in (info, clear, sweep):
         p.add_argument("--cache-dir", type=Path, default=None,
                        help="cache folder (default: $DEFACEBENCH_CACHE or ~/.cache/defacebench/cache)")
     info.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -47,7 +50,10 @@ def format_info(info: CacheInfo) -> str:
     rows.append(("total", info.entries, _size(info.bytes)))
     lines = [f"cache: {info.root}", tabulate(rows, headers=("stage", "entries", "size"), colalign=("left", "right", "right"))]
     lines.append(f"temp folders: {info.temp_dirs} ({_size(info.temp_bytes)}), "
-                 f"stale (> 1 h, removed by `defacebench cache clear`): {info.stale_temp_dirs}")
+                 f"stale (> 1 h, removed by `defacebench cache sweep` or `clear`): {info.stale_temp_dirs}")
+    if info.quarantined:
+        lines.append(f"quarantined corrupt artifacts: {info.quarantined} ({_size(info.quarantine_bytes)}), "
+                     "kept for inspection until `defacebench cache clear`")
     return "\n".join(lines)
 
 
@@ -67,8 +73,9 @@ def run_info(cache: Cache, as_json: bool = False) -> int:
 
 def run_clear(cache: Cache, stage: str | None, yes: bool) -> int:
     """Delete all artifacts or one stage's, after confirmation unless ``yes``."""
-    if stage is not None and stage not in cache.stages():
-        known = ", ".join(cache.stages()) or "none"
+    present = cache.stages()  # refuses (CacheError) a folder that is not a cache, before any prompt
+    if stage is not None and stage not in present:
+        known = ", ".join(present) or "none"
         print(f"defacebench cache clear: no stage {stage!r} in {cache.root} (stages: {known})", file=sys.stderr)
         return 1
     what = f"stage {stage!r}" if stage else "every stage"
@@ -81,6 +88,12 @@ def run_clear(cache: Cache, stage: str | None, yes: bool) -> int:
     return 0
 
 
+def run_sweep(cache: Cache) -> int:
+    """Delete temp folders of builds abandoned for over an hour."""
+    print(f"removed {cache.sweep()} abandoned build folder(s) from {cache.root}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``defacebench cache``; returns the exit code."""
     cache = Cache(args.cache_dir if getattr(args, "cache_dir", None) else default_cache_dir())
@@ -89,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
             return run_info(cache, getattr(args, "json", False))
         if args.cache_command == "clear":
             return run_clear(cache, getattr(args, "stage", None), getattr(args, "yes", False))
-    except CacheError as e:
+        if args.cache_command == "sweep":
+            return run_sweep(cache)
+    except (CacheError, StorageError) as e:
         print(f"defacebench cache: {e}", file=sys.stderr)
         return 2
-    print(f"defacebench cache: unknown command {args.cache_command!r}; use info or clear", file=sys.stderr)
+    print(f"defacebench cache: unknown command {args.cache_command!r}; use info, clear or sweep", file=sys.stderr)
     return 2

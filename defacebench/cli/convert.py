@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from defacebench.util.fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text, ensure_writable_dir
 
 REPORT_NAME = "conversion_report.json"
 
@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     parser.add_argument("--converter", default="dicom2nifti", choices=("dicom2nifti", "dcm2niix"))
     parser.add_argument("--series", default=None, metavar="UID",
                         help="SeriesInstanceUID to convert (overrides the selection rule)")
+    parser.add_argument("--several-series", default="pick", choices=("pick", "fail"),
+                        help="a folder with several DICOM series: pick one by the documented rule "
+                             "(printed and recorded; default) or fail that acquisition")
     parser.add_argument("--executor", default="local", choices=("local", "serial"),
                         help="run conversions in a process pool (local) or one by one (serial)")
     parser.set_defaults(func=run)
@@ -62,12 +65,13 @@ def write_report(path: Path, report: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Discover, convert, write the report and print a summary."""
-    from defacebench.data.convert import ConversionParams
+    from defacebench.data.convert import ConversionParams, series_notice
     from defacebench.data.dataset import discover
 
     dataset = discover(args.dataset)
-    params = ConversionParams(converter=args.converter, series_uid=args.series)
-    args.out.mkdir(parents=True, exist_ok=True)
+    params = ConversionParams(converter=args.converter, series_uid=args.series,
+                              several_series=getattr(args, "several_series", "pick"))
+    ensure_writable_dir(args.out, "the converted volumes")  # before any work: a read-only --out fails now
     acqs = list(dataset.acquisitions)
     results = _map([(a, args.out / f"{a.acq_id}.nii.gz", params) for a in acqs], args.executor)
     converted, failures = [], [
@@ -84,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     write_report(args.out / REPORT_NAME, report)
     print(f"converted {len(converted)} of {len(acqs)} acquisitions ({len(dataset.subjects)} subjects) "
           f"with {params.converter}; {len(failures)} failure(s); report: {args.out / REPORT_NAME}")
+    for record in converted:
+        notice = series_notice(record)
+        if notice:
+            print(f"  SERIES {record['acq_id']}: {notice}")
     for f in failures:
         print(f"  FAILED {f['subject_id'] or '?'} [{f['stage']}]: {f['reason']}")
     return 0 if converted else 1

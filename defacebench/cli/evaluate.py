@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from defacebench.contracts import METRICS
@@ -43,8 +44,17 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate the matrix and print the result; returns 0, or 2 on a user error (message on stderr)."""
     from defacebench.metrics import DistanceMatrix, evaluate_matrix
 
+    from defacebench.metrics.distance import NonMatchWarning
+
     try:
-        matrix = DistanceMatrix.read_csv(args.matrix, metric=args.metric)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NonMatchWarning)
+            matrix = DistanceMatrix.read_csv(args.matrix, metric=args.metric)
+        for w in caught:
+            if issubclass(w.category, NonMatchWarning):
+                print(f"defacebench evaluate: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if args.metric is None and _corner_is_empty(args.matrix):
             print("defacebench evaluate: the study's CSV layout records no metric; assuming cosine "
                   "(pass --metric euclidean_l2 for a Dlib matrix)", file=sys.stderr)

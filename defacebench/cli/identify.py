@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from defacebench.data.images import ImageLimits
 from defacebench.errors import PluginUnavailableError
 
 
@@ -23,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="split and bootstrap seed")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--policy", default="f1", help="threshold policy: f1, youden or far=<x>")
+    p.add_argument("--max-pixels", type=int, default=ImageLimits().max_pixels, metavar="N",
+                   help=f"refuse images with more pixels (default {ImageLimits().max_pixels:,}); "
+                        "such an image stays a non-match")
     p.set_defaults(func=run)
 
 
@@ -44,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
     plugins_file = getattr(args, "global_plugins_file", None)
     detector = _plugin("detectors", args.detector, plugins_file)
     recognizer = _plugin("recognizers", args.recognizer, plugins_file)
+    limits = ImageLimits(max_pixels=getattr(args, "max_pixels", ImageLimits().max_pixels))
     result = identify(args.gallery, args.probe, detector, recognizer, args.out, calibration=args.calibration,
-                      seed=args.seed, n_bootstrap=args.n_bootstrap, policy=args.policy)
+                      seed=args.seed, n_bootstrap=args.n_bootstrap, policy=args.policy, limits=limits)
+    for outcome in result.outcomes:
+        if outcome.outcome == "unreadable":  # already one line naming the file; scored as a non-match
+            print(f"defacebench identify: {outcome.role} image skipped: {outcome.error}", file=sys.stderr)
     m = result.evaluation.to_dict()
     summary = {k: m.get(k) for k in ("n", "rank1", "rank5", "roc_auc")}
     summary.update(detection_rate_gallery=result.detection_rate_gallery,

@@ -4,7 +4,9 @@ DICOM goes through ``dicom2nifti`` (default, pure Python) or the ``dcm2niix`` bi
 package index; both apply RescaleSlope/RescaleIntercept, so values are HU for CT. Before a
 converter sees anything, :mod:`defacebench.data.dicomio` picks the series and validates it, so bad
 input fails with a message that names the file, the problem and the fix. The record keeps the
-converter's original affine and why the series was chosen, and no patient metadata.
+converter's original affine and why the series was chosen, and no patient metadata. When a
+folder held several series, the record carries a :class:`~defacebench.data.dicomio.SeriesChoice`
+and :func:`series_notice` gives the line to print.
 """
 
 from __future__ import annotations
@@ -21,17 +23,23 @@ import numpy as np
 
 from defacebench.contracts import Volume
 from defacebench.errors import ConversionError
-from defacebench.data.volume import check_finite, load_volume, save_volume
+from defacebench.data.dicomio import SeriesChoice
+from defacebench.data.volume import check_affine, check_finite, load_volume, save_volume
 
 CONVERTERS = ("dicom2nifti", "dcm2niix")
 
 
 @dataclass(frozen=True)
 class ConversionParams:
-    """Which converter to use and, optionally, which series (overrides the selection rule)."""
+    """Which converter to use and, optionally, which series (overrides the selection rule).
+
+    ``several_series``: with several series in one folder, ``pick`` one by the documented rule
+    (the choice is recorded and printed) or ``fail`` the acquisition.
+    """
 
     converter: str = "dicom2nifti"
     series_uid: str | None = None
+    several_series: str = "pick"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class ConversionRecord:
     warnings: tuple[str, ...] = ()
     converter: str = ""
     shape: tuple[int, int, int] = (0, 0, 0)
+    series_choice: SeriesChoice | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict (paths as strings)."""
@@ -120,6 +129,7 @@ def _load_converted(path: Path, src: Path) -> tuple[Volume, np.ndarray]:
                               "Fix: split the acquisitions into separate series.")
     data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
     check_finite(data, src)
+    check_affine(original, src)
     can = nib.as_closest_canonical(nib.Nifti1Image(data, original))
     return Volume(np.asarray(can.dataobj, dtype=np.float32), np.asarray(can.affine, float)), original
 
@@ -131,7 +141,7 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
     if params.converter not in CONVERTERS:
         raise ConversionError(f"unknown converter {params.converter!r}; choose one of {', '.join(CONVERTERS)}")
     series, skipped = dicomio.find_series(folder)
-    chosen, rule = dicomio.select_series(series, folder, params.series_uid)
+    chosen, rule, choice = dicomio.select_series(series, folder, params.series_uid, params.several_series)
     ordered, _ = dicomio.sorted_slices(chosen, folder)
     warnings = []
     if skipped:
@@ -152,7 +162,20 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
         output_path=Path(out_path), original_affine=original.tolist(), series_uid=chosen.uid,
         series_rule=rule, modality=chosen.modality, warnings=tuple(warnings),
         converter=params.converter, shape=tuple(int(n) for n in volume.data.shape),  # type: ignore[arg-type]
+        series_choice=choice,
     )
+
+
+def series_notice(record: ConversionRecord | dict | None) -> str | None:
+    """The one line to print when conversion chose among several series, else None.
+
+    Accepts the record or its JSON form (what the convert stage caches), so the session can call it
+    on ``BenchmarkRun.volumes()[acq_id]["record"]``.
+    """
+    choice = record.series_choice if isinstance(record, ConversionRecord) else (record or {}).get("series_choice")
+    if not choice:
+        return None
+    return (choice if isinstance(choice, SeriesChoice) else SeriesChoice.from_dict(choice)).notice()
 
 
 def convert_nifti(path: Path, out_path: Path, params: ConversionParams) -> ConversionRecord:

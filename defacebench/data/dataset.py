@@ -11,8 +11,10 @@ Supported layouts (checked in this order):
 (a) and (c) may be mixed in one folder. The top folder of the sample dataset (with ``sample.json``)
 means its ``dicom/`` tree. Subject ids stay strings and are sorted naturally
 (``2`` before ``10``). One bad subject never stops discovery: it becomes a :class:`DatasetFailure`
-row (empty folder, duplicate id, missing file, ambiguous content). Only an unusable root raises
-:class:`~defacebench.errors.DatasetError`.
+row (empty folder, duplicate id, missing file, ambiguous content; for a CSV manifest with its row
+number). A subject kept with fewer acquisitions than listed is in :attr:`Dataset.incomplete_subjects`,
+so a scenario that needs the missing one can fail it instead of silently using another. An
+unusable root, and a dataset where every subject failed, raise :class:`~defacebench.errors.DatasetError`.
 """
 
 from __future__ import annotations
@@ -57,11 +59,14 @@ class Subject:
 
 @dataclass(frozen=True)
 class DatasetFailure:
-    """A subject (or an unattributable path) discovery had to leave out, and why."""
+    """A subject or one of its acquisitions (or an unattributable path) discovery had to leave out,
+    and why; ``row`` is the CSV manifest's line number and ``session`` the acquisition's session."""
 
     subject_id: str | None
     path: Path
     reason: str
+    row: int | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,18 @@ class Dataset:
     def acquisitions(self) -> tuple[Acquisition, ...]:
         """Every acquisition of every subject, subject by subject."""
         return tuple(a for s in self.subjects for a in s.acquisitions)
+
+    @property
+    def incomplete_subjects(self) -> dict[str, tuple[DatasetFailure, ...]]:
+        """Subjects that were kept although one of their acquisitions failed (e.g. a CSV row whose
+        scan is missing), with those failures: their remaining acquisitions are not what the user
+        listed, so a scenario that needs two scans must fail them rather than fall back."""
+        kept = set(self.subject_ids)
+        out: dict[str, list[DatasetFailure]] = defaultdict(list)
+        for fail in self.failures:
+            if fail.subject_id in kept:
+                out[fail.subject_id].append(fail)  # type: ignore[index]
+        return {sid: tuple(f) for sid, f in out.items()}
 
     def fingerprint(self) -> str:
         """Content hash of the input files and of how they map to acquisitions (sha256 hex).
@@ -228,7 +245,11 @@ def _folders(root: Path) -> Found:
 
 
 def _manifest(csv_path: Path) -> Found:
-    """Rows ``subject_id,path[,session]``; relative paths are relative to the CSV's folder."""
+    """Rows ``subject_id,path[,session]``; relative paths are relative to the CSV's folder.
+
+    Each bad row is a failure naming the CSV, its line number and the path; a row never makes
+    discovery look anywhere but the path it gives.
+    """
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
@@ -241,18 +262,42 @@ def _manifest(csv_path: Path) -> Found:
     for n, row in enumerate(rows, start=2):
         sid, raw, session = (row.get("subject_id") or "").strip(), (row.get("path") or "").strip(), \
             (row.get("session") or "").strip()
-        path = Path(raw) if Path(raw).is_absolute() else csv_path.parent / raw
-        if not sid or not raw:
-            fails.append(DatasetFailure(sid or None, csv_path, f"{csv_path} line {n}: empty subject_id or path"))
-        elif not path.exists():
-            fails.append(DatasetFailure(sid, path, f"{csv_path} line {n}: {path} does not exist; fix the path"))
-        elif path.is_file():
-            kind = "nifti" if is_nifti(path) else "dicom"
-            acqs.append(Acquisition(sid, session, path if kind == "nifti" else path.parent, kind))
-        else:
-            found = _acquisition_in(path, sid, session)
-            (acqs if isinstance(found, Acquisition) else fails).append(found)
+        found = _manifest_row(csv_path, n, sid, raw, session)
+        (acqs if isinstance(found, Acquisition) else fails).append(found)
     return acqs, fails
+
+
+def _manifest_row(csv_path: Path, n: int, sid: str, raw: str, session: str) -> Acquisition | DatasetFailure:
+    """The acquisition one manifest row names, or the failure naming the row and what is wrong."""
+    where = f"{csv_path} line {n}"
+
+    def fail(reason: str, path: Path = csv_path) -> DatasetFailure:
+        return DatasetFailure(sid or None, path, f"{where}: {reason}", row=n, session=session)
+
+    if not sid or not raw:
+        return fail("empty subject_id or path; fill both columns or remove the row")
+    path = Path(raw) if Path(raw).is_absolute() else csv_path.parent / raw
+    if not path.exists():
+        return fail(f"{path} does not exist (subject {sid}{', session ' + session if session else ''}); "
+                    "fix the path or remove the row", path)
+    if path.is_file() and is_nifti(path):
+        return Acquisition(sid, session, path, "nifti")
+    if path.is_file():
+        what = "is a single DICOM file" if _is_dicom_file(path) else "is not a NIfTI file (.nii/.nii.gz)"
+        return fail(f"{path} {what}; give a NIfTI file or the folder holding the subject's DICOM series", path)
+    found = _acquisition_in(path, sid, session)
+    if isinstance(found, DatasetFailure):
+        return fail(found.reason, path)
+    return found
+
+
+def _is_dicom_file(path: Path) -> bool:
+    """True when ``path`` starts with a DICOM Part-10 preamble ("DICM" at byte 128)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 def _group(acqs: list[Acquisition], fails: list[DatasetFailure]) -> tuple[tuple[Subject, ...], list[DatasetFailure]]:
@@ -297,4 +342,14 @@ def discover(path: Path | str) -> Dataset:
     if not subjects and not fails:
         raise DatasetError(f"{root}: no subjects found (no subject folders, NIfTI files or sub-* "
                            "folders). Fix: point to the dataset root.")
+    if not subjects:
+        raise DatasetError(_nothing_usable(root, fails))
     return Dataset(root=root, subjects=subjects, failures=tuple(fails))
+
+
+def _nothing_usable(root: Path, fails: list[DatasetFailure], shown: int = 3) -> str:
+    """One line for a dataset where every subject failed: how many, the first reasons, the fix."""
+    reasons = "; ".join(f.reason for f in fails[:shown])
+    more = f"; and {len(fails) - shown} more" if len(fails) > shown else ""
+    return (f"{root}: no usable subject: all {len(fails)} failed discovery ({reasons}{more}). "
+            "Fix: put each subject's scan where the reasons say, or point to the right dataset root.")

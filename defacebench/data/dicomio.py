@@ -4,11 +4,14 @@ Converters (dicom2nifti, dcm2niix) are good at turning a clean series into NIfTI
 or fail cryptically on a messy folder. This module checks the folder first so every problem
 becomes a :class:`~defacebench.errors.ConversionError` naming the file, what is wrong and the fix:
 non-DICOM or corrupt files, a single slice, missing slices or uneven spacing, inconsistent slices
-within one series. A folder with several series gets one picked by a documented rule.
+within one series, slices of more than one patient. A folder with several series of one patient
+gets one picked by a documented rule (or fails, on request), and the choice is returned as a
+:class:`SeriesChoice` so it is printed and recorded, never silent.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ SERIES_RULE = (
     "then smallest SeriesInstanceUID"
 )
 """How :func:`select_series` chooses among several series (recorded with every conversion)."""
+SEVERAL_SERIES = ("pick", "fail")
+"""What to do with several series in one acquisition folder: pick one by SERIES_RULE, or fail."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class SliceHeader:
     thickness: float | None
     rows: int
     columns: int
+    patient_key: str = ""  # a hash of PatientID ("" when absent): compared, never shown
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,35 @@ def read_header(path: Path) -> SliceHeader | None:
         thickness=float(thickness) if thickness not in (None, "") else None,
         rows=int(ds.Rows),
         columns=int(ds.get("Columns", 0)),
+        patient_key=_patient_key(ds.get("PatientID")),
     )
+
+
+def _patient_key(patient_id) -> str:
+    """A short hash of PatientID so slices can be compared without keeping the identifier."""
+    text = str(patient_id or "").strip()
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16] if text else ""
+
+
+def check_one_patient(headers: list[SliceHeader], folder: Path) -> None:
+    """Raise when the slices in ``folder`` belong to more than one patient (different PatientIDs).
+
+    Why fail rather than pick: another patient's scan copied into a subject folder would be
+    benchmarked as this subject, and no selection rule can know which patient is the right one.
+    The message names one file of each patient, never the PatientIDs themselves.
+    """
+    first: dict[str, SliceHeader] = {}
+    counts: dict[str, int] = defaultdict(int)
+    for head in headers:
+        if head.patient_key:
+            first.setdefault(head.patient_key, head)
+            counts[head.patient_key] += 1
+    if len(first) > 1:
+        groups = "; ".join(f"{counts[k]} slice(s) like {first[k].path.relative_to(folder)}" for k in first)
+        raise ConversionError(
+            f"{folder}: DICOM files of {len(first)} different patients (PatientID differs: {groups}). "
+            "Fix: keep one patient's scan per subject folder and move the other files out."
+        )
 
 
 def list_dicom_files(folder: Path) -> list[Path]:
@@ -169,32 +203,88 @@ def find_series(folder: Path) -> tuple[list[Series], list[Path]]:
             f"{folder}: no DICOM image slices, only {len(skipped)} non-image DICOM object(s) "
             f"(e.g. {skipped[0].name}). Fix: add the image series."
         )
+    check_one_patient([h for slices in groups.values() for h in slices], folder)
     series = [Series(uid=uid, modality=slices[0].modality, slices=tuple(slices))
               for uid, slices in sorted(groups.items())]
     return series, skipped
 
 
-def select_series(series: list[Series], folder: Path, series_uid: str | None = None) -> tuple[Series, str]:
-    """Pick the series to convert and say why (``SERIES_RULE``, or the user's ``series_uid``)."""
+@dataclass(frozen=True)
+class SeriesCandidate:
+    """What the selection rule saw of one series (no patient data)."""
+
+    uid: str
+    modality: str
+    n_slices: int
+    thickness: float
+    axial: bool
+
+    def describe(self) -> str:
+        """``uid (CT, axial, 9 slices, 2.5 mm)``."""
+        return (f"{self.uid} ({self.modality or 'no modality'}, {'axial' if self.axial else 'non-axial'}, "
+                f"{self.n_slices} slices, {self.thickness:g} mm)")
+
+
+@dataclass(frozen=True)
+class SeriesChoice:
+    """Which series of a folder holding several was converted, why, and what the others were."""
+
+    folder: str
+    chosen: str
+    reason: str
+    candidates: tuple[SeriesCandidate, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SeriesChoice":
+        """Rebuild from the JSON form stored with a cached conversion record."""
+        cands = tuple(SeriesCandidate(**c) for c in data.get("candidates", ()))
+        return cls(data["folder"], data["chosen"], data["reason"], cands)
+
+    def notice(self) -> str:
+        """One line for the console: the folder, the series converted, the others, how to choose."""
+        chosen = next(c for c in self.candidates if c.uid == self.chosen)
+        others = ", ".join(c.describe() for c in self.candidates if c.uid != self.chosen)
+        return (f"{self.folder}: {len(self.candidates)} DICOM series; converted {chosen.describe()} "
+                f"({self.reason}); not used: {others}. To choose another, pass --series UID "
+                "or move the other series out of the folder")
+
+
+def _candidate(s: Series) -> SeriesCandidate:
+    """The selection-relevant facts of one series."""
+    return SeriesCandidate(s.uid, s.modality, s.n_slices, s.thickness, s.is_axial)
+
+
+def select_series(series: list[Series], folder: Path, series_uid: str | None = None,
+                  several: str = "pick") -> tuple[Series, str, SeriesChoice | None]:
+    """Pick the series to convert: the user's ``series_uid``, the only one, or (``several="pick"``)
+    the first by ``SERIES_RULE``; ``several="fail"`` refuses a folder with several series.
+
+    Returns the series, why it was chosen, and a :class:`SeriesChoice` when there was a choice.
+    """
+    if several not in SEVERAL_SERIES:
+        raise ConversionError(f"several-series policy {several!r} is unknown; use one of {', '.join(SEVERAL_SERIES)}")
+    cands = tuple(_candidate(s) for s in series)
     if series_uid is not None:
         for s in series:
             if s.uid == series_uid:
-                return s, f"requested with --series {series_uid}"
-        listed = ", ".join(f"{s.uid} ({s.modality}, {s.n_slices} slices)" for s in series)
+                why = f"requested with --series {series_uid}"
+                return s, why, (SeriesChoice(str(folder), s.uid, why, cands) if len(series) > 1 else None)
+        listed = ", ".join(c.describe() for c in cands)
         raise ConversionError(
             f"{folder}: no series with SeriesInstanceUID {series_uid}; found {listed}. "
             "Fix: pass one of these UIDs or drop --series."
         )
     if len(series) == 1:
-        return series[0], "only series in the folder"
+        return series[0], "only series in the folder", None
+    if several == "fail":
+        raise ConversionError(
+            f"{folder}: {len(series)} DICOM series in one acquisition folder ({', '.join(c.describe() for c in cands)}). "
+            "Fix: keep one series per folder, pass --series UID, or allow the documented choice (--several-series pick)."
+        )
     ranked = sorted(series, key=lambda s: (s.modality != "CT", not s.is_axial, -s.n_slices, s.thickness, s.uid))
     best = ranked[0]
-    why = (
-        f"{len(series)} series in the folder; chose {best.uid} ({best.modality}, "
-        f"{'axial' if best.is_axial else 'non-axial'}, {best.n_slices} slices, "
-        f"{best.thickness:g} mm) by rule: {SERIES_RULE}"
-    )
-    return best, why
+    why = f"{len(series)} series in the folder; chose {_candidate(best).describe()} by rule: {SERIES_RULE}"
+    return best, why, SeriesChoice(str(folder), best.uid, f"rule: {SERIES_RULE}", cands)
 
 
 def _check_consistent(series: Series) -> None:

@@ -2,12 +2,14 @@
 
 Every detector and recognizer takes (H, W, 3) uint8 RGB. Files and arrays in other forms (gray,
 gray + alpha, RGBA, 16-bit, float in [0, 1]) are converted here once, so plugins never see them;
-unusable input (missing, empty, corrupt, not an image, wrong shape) raises
+unusable input (missing, empty, corrupt, not an image, wrong shape, too many pixels) raises
 :class:`defacebench.errors.ImageError` naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +20,50 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".ti
 """File suffixes treated as images when a folder is scanned."""
 
 
-def read_image(path: Path | str) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB; raise ImageError when it cannot be used."""
+@dataclass(frozen=True)
+class ImageLimits:
+    """What :func:`read_image` accepts before decoding a single pixel.
+
+    Why a cap well below PIL's own (a warning at ~89 MP, an error at ~179 MP): a 263 KB PNG of
+    9500 x 9500 pixels passes PIL's warning and then costs minutes and gigabytes to decode and
+    convert. Face renders are around 1 MP and photographs rarely pass 25 MP, so the default
+    refuses only what is not a face image, and refuses it from the header, in milliseconds.
+    """
+
+    max_pixels: int = 25_000_000
+
+
+def _check_size(path: Path, width: int, height: int, limits: ImageLimits) -> None:
+    """Raise ImageError when the header announces more pixels than ``limits`` allow."""
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            f"{path}: {width} x {height} = {width * height / 1e6:.1f} megapixels, over the limit of "
+            f"{limits.max_pixels / 1e6:g} MP (max_pixels); a face image needs far fewer (renders are about 1 MP). "
+            "Fix: downscale the image, or raise the limit (--max-pixels) if it is genuine")
+
+
+def read_image(path: Path | str, limits: ImageLimits | None = None) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB; raise ImageError when it cannot be used.
+
+    The size in the header is checked against ``limits`` before any pixel is decoded.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path, limits = Path(path), limits or ImageLimits()
     if not path.is_file():
         raise ImageError(f"{path}: no such image file; check the path")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: the file is empty (0 bytes); re-export or remove it")
     try:
-        with Image.open(path) as img:
-            img.load()
-            array = _pil_to_rgb(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower cap applies
+            with Image.open(path) as img:
+                _check_size(path, *img.size, limits)
+                img.load()
+                array = _pil_to_rgb(img)
+    except Image.DecompressionBombError as err:  # raised by Image.open itself past ~179 MP
+        raise ImageError(f"{path}: decompression bomb refused before decoding ({err}). "
+                         "Fix: downscale the image; a face image needs about 1 MP") from err
     except UnidentifiedImageError as err:
         raise ImageError(f"{path}: not an image file PIL can read ({err}); use PNG or JPEG") from err
     except (OSError, SyntaxError, ValueError) as err:
@@ -98,10 +131,13 @@ def as_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: Path | str, image: np.ndarray) -> Path:
-    """Write an image array (any form :func:`as_rgb` accepts) as PNG; returns the path."""
+    """Write an image array (any form :func:`as_rgb` accepts) as PNG, atomically; returns the path."""
+    import io
+
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(as_rgb(image)).save(path)
-    return path
+    from defacebench.util.fsutil import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(as_rgb(image)).save(buf, format="PNG")
+    return atomic_write_bytes(Path(path), buf.getvalue())

@@ -54,6 +54,29 @@ def check_finite(data: np.ndarray, path: Path | str) -> None:
         )
 
 
+def check_affine(affine: np.ndarray, path: Path | str) -> None:
+    """Raise ConversionError when the voxel-to-world affine is not finite, zero or singular.
+
+    Why here: without a usable affine the orientation is unknown, so no canonical volume (and no
+    face direction) exists; nibabel would fail later with "Could not decompose affine", naming
+    neither the file nor a fix.
+    """
+    a = np.asarray(affine, dtype=float)
+    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
+        raise ConversionError(f"{path}: the header's voxel-to-world affine is missing or not finite; the "
+                              "orientation is unknown. Fix: repair the sform/qform or re-export the scan.")
+    linear = a[:3, :3]
+    zooms = np.linalg.norm(linear, axis=0)
+    normalised_det = abs(float(np.linalg.det(linear))) / float(np.prod(zooms)) if np.all(zooms > 0) else 0.0
+    if normalised_det < 1e-6:
+        raise ConversionError(
+            f"{path}: the header's voxel-to-world affine is zero or singular (axis lengths "
+            f"{', '.join(f'{z:.3g}' for z in zooms)} mm, axes not independent); the orientation is unknown. "
+            "Fix: repair the header (e.g. `fslorient -copyqform2sform`, or nibabel set_sform/set_qform with "
+            "the scanner geometry) or re-export the scan from DICOM."
+        )
+
+
 def load_volume(path: Path | str) -> Volume:
     """Read a NIfTI file as a canonical RAS+ float32 Volume; raise ConversionError when unusable."""
     path = Path(path)
@@ -76,6 +99,7 @@ def load_volume(path: Path | str) -> Volume:
             "truncated. Fix: re-export or re-convert it."
         ) from exc
     check_finite(data, path)
+    check_affine(img.affine, path)
     img3 = nib.Nifti1Image(data, img.affine)
     can = nib.as_closest_canonical(img3)
     return Volume(data=np.asarray(can.dataobj, dtype=np.float32), affine=np.asarray(can.affine, float))
@@ -91,18 +115,24 @@ def to_nifti(volume: Volume) -> nib.Nifti1Image:
 
 
 def save_nifti_atomic(img: nib.Nifti1Image, path: Path | str) -> Path:
-    """Write ``img`` to ``path`` atomically: temp file in the same folder, then ``os.replace``."""
+    """Write ``img`` to ``path`` atomically: temp file in the same folder, then ``os.replace``.
+
+    A full disk or a read-only folder leaves nothing behind and raises StorageError naming the folder.
+    """
+    from defacebench.util.fsutil import storage_errors
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        nib.save(img, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with storage_errors(path.parent, path.name):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        try:
+            nib.save(img, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return path
 
 

@@ -14,13 +14,16 @@ Two CSV layouts are read and written (the layout is detected when reading):
   ``<id>_n`` (original). The study's files carry no metric name, so one is passed in (or
   ``cosine`` is assumed, the metric of the study's first two recognizers).
 
-Empty cells and ``nan`` read as +inf (no comparison was possible = a non-match).
+Empty cells and ``nan`` read as +inf (no comparison was possible = a non-match); NaN cells are
+counted and announced with a :class:`NonMatchWarning` naming the file, because a NaN may also be a
+bug upstream. Negative distances are refused (cosine tolerates rounding down to -1e-6).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +40,25 @@ MATRIX_METRICS = (*METRICS, "svm")
 """What a matrix's values may be: a recognizer's distance, or ``svm`` = 1 / (1 + exp(decision value)) of
 a per-subject SVM (in (0, 1), smaller = more similar; see defacebench.run.scenarios)."""
 _CORNER_PREFIX = "metric="
+COSINE_ROUNDING = 1e-6
+"""How far below 0 a cosine distance may be (floating-point rounding of 1 - cos) before it is refused."""
+
+
+class NonMatchWarning(UserWarning):
+    """Cells of a distance matrix file that were read as non-matches (+inf) although they held NaN."""
+
+
+def negative_cell(values: np.ndarray, metric: str) -> tuple[int, int] | None:
+    """(row, column) of the first distance below 0 (below -COSINE_ROUNDING for cosine), or None."""
+    floor = -COSINE_ROUNDING if metric == "cosine" else 0.0
+    bad = np.argwhere(np.asarray(values) < floor)
+    return (int(bad[0][0]), int(bad[0][1])) if len(bad) else None
+
+
+def _negative_message(value: float, metric: str, cell: str) -> str:
+    return (f"distance {value:g} at {cell} is negative; {metric} distances are >= 0"
+            f"{f' (cosine tolerates > -{COSINE_ROUNDING:g} from rounding)' if metric == 'cosine' else ''}. "
+            "Fix: write distances (smaller = more similar), not similarities or log-scores")
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +88,10 @@ class DistanceMatrix:
                 raise EvaluationError(f"{side} ids are not unique: each subject may appear once per side")
         if np.isnan(values).any() or np.isneginf(values).any():
             raise EvaluationError("distance matrix holds NaN or -inf: use +inf for 'no comparison possible'")
+        bad = negative_cell(values, self.metric)
+        if bad is not None:
+            cell = f"gallery {self.gallery_ids[bad[0]]!r}, probe {self.probe_ids[bad[1]]!r}"
+            raise EvaluationError(_negative_message(float(values[bad]), self.metric, cell))
         values.setflags(write=False)
         object.__setattr__(self, "values", values)
 
@@ -184,7 +210,14 @@ class DistanceMatrix:
         if metric is not None and file_metric is not None and metric != file_metric:
             raise EvaluationError(f"{path}: file says metric {file_metric!r} but {metric!r} was asked for")
         chosen = metric or file_metric or "cosine"
-        values = _parse_values(path, body, len(probe_ids))
+        values, n_nan = _parse_values(path, body, len(probe_ids))
+        bad = negative_cell(values, chosen)
+        if bad is not None:
+            cell = f"row {bad[0] + 2}, column {bad[1] + 2} ({gallery_ids[bad[0]]} x {probe_ids[bad[1]]})"
+            raise EvaluationError(f"{path}: {_negative_message(float(values[bad]), chosen, cell)}")
+        if n_nan:
+            warnings.warn(f"{path}: {n_nan} NaN cell(s) read as non-matches (+inf, no comparison possible); "
+                          "if NaN means an error upstream, fix the file", NonMatchWarning, stacklevel=2)
         try:
             return cls(tuple(gallery_ids), tuple(probe_ids), values, chosen)
         except EvaluationError as exc:
@@ -203,9 +236,11 @@ def detect_layout(rows: list[list[str]]) -> str:
     return "ours"
 
 
-def _parse_values(path: Path, body: list[list[str]], width: int) -> np.ndarray:
-    """Parse the numeric body; empty / nan cells become +inf (no comparison = non-match)."""
+def _parse_values(path: Path, body: list[list[str]], width: int) -> tuple[np.ndarray, int]:
+    """Parse the numeric body; empty / nan cells become +inf (no comparison = non-match).
+    Returns the values and how many cells were NaN."""
     out = np.empty((len(body), width))
+    n_nan = 0
     for i, row in enumerate(body):
         cells = row[1:]
         if len(cells) != width:
@@ -218,8 +253,9 @@ def _parse_values(path: Path, body: list[list[str]], width: int) -> np.ndarray:
                 v = float(text) if text else np.inf
             except ValueError as exc:
                 raise EvaluationError(f"{path}: row {i + 2}, column {j + 2}: {text!r} is not a number") from exc
+            n_nan += bool(np.isnan(v))
             out[i, j] = np.inf if np.isnan(v) else v
-    return out
+    return out, n_nan
 
 
 def _usable_rows(x: np.ndarray, metric: str) -> np.ndarray:

@@ -207,7 +207,9 @@ def _check_split(matrix: DistanceMatrix, split: Split) -> None:
             "build the split from this matrix's subject ids"
         )
     if not split.calibration_ids or not split.heldout_ids:
-        raise EvaluationError("split has an empty side: use calibration in (0, 1] with enough subjects")
+        raise EvaluationError(
+            f"split has an empty side ({len(split.calibration_ids)} calibration, {len(split.heldout_ids)} held-out "
+            f"of {len(known)} subjects): use calibration in (0, 1] with enough subjects, or 1.0 to use all")
 
 
 def _probe_detection_rate(matrix: DistanceMatrix) -> float:

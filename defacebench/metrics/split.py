@@ -39,34 +39,41 @@ class Split:
         return d
 
 
+MIN_PER_SIDE = 2
+"""Fewest subjects on each side of a random split (a threshold fitted on one subject means nothing)."""
+
+
+def check_split_feasible(n_subjects: int, calibration: float, where: str = "the dataset") -> None:
+    """Raise EvaluationError unless ``n_subjects`` can be split with ``calibration`` (one line, the
+    numbers and the fix). Cheap: call it before any computing, with the number of usable subjects.
+
+    ``calibration=1.0`` (fit and report on all) needs one subject; a random split needs
+    ``2 * MIN_PER_SIDE`` = 4.
+    """
+    if not 0.0 < calibration <= 1.0:
+        raise EvaluationError(f"calibration fraction {calibration} must be in (0, 1]; e.g. 0.7, or 1.0 to "
+                              "fit and report on all subjects")
+    if n_subjects == 0:
+        raise EvaluationError(f"{where} has no usable subject (every subject failed discovery or conversion; "
+                              "see the failures listed); fix those inputs first")
+    need = 1 if calibration == 1.0 else 2 * MIN_PER_SIDE
+    if n_subjects < need:
+        fix = f"use --calibration 1.0 (fit and report on all subjects) or >= {need} subjects"
+        raise EvaluationError(f"{where} has {n_subjects} usable subject(s); a calibration split of {calibration:g} "
+                              f"needs at least {need}. Fix: {fix}")
+
+
 def _n_calibration(n: int, calibration: float) -> int:
     """Number of calibration subjects: round(fraction * n), keeping >= 2 on each side."""
-    if not 0.0 < calibration <= 1.0:
-        raise EvaluationError(f"calibration fraction {calibration} must be in (0, 1]")
-    if n < 4:
-        raise EvaluationError(
-            f"{n} subjects cannot be split into calibration and held-out: use calibration=1.0 "
-            "or more subjects (at least 4)"
-        )
-    return min(max(int(round(calibration * n)), 2), n - 2)
-
-
-def check_split_feasible(n_subjects: int, calibration: float, *, where: str = "") -> None:
-    """Raise EvaluationError, before any computing, when ``n_subjects`` cannot be split as asked."""
-    if calibration == 1.0:
-        if n_subjects < 1:
-            raise EvaluationError(f"{where + ': ' if where else ''}no subjects to evaluate")
-        return
-    try:
-        _n_calibration(n_subjects, calibration)
-    except EvaluationError as exc:
-        raise EvaluationError(f"{where + ': ' if where else ''}{exc}") from None
+    check_split_feasible(n, calibration, "the matrix")
+    return min(max(int(round(calibration * n)), MIN_PER_SIDE), n - MIN_PER_SIDE)
 
 
 def make_split(subject_ids: Sequence[str], *, calibration: float = 0.7, seed: int = 0) -> Split:
     """Seeded random subject-level split; ``calibration=1.0`` puts every id on both sides."""
     ids = sorted(set(map(str, subject_ids)))
     if calibration == 1.0:
+        check_split_feasible(len(ids), calibration, "the matrix")
         return Split(tuple(ids), tuple(ids), seed, "all")
     k = _n_calibration(len(ids), calibration)
     order = np.random.default_rng(seed).permutation(len(ids))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import glob
 import shlex
+import shutil
 import string
 import tomllib
 from dataclasses import dataclass
@@ -79,26 +80,53 @@ class CommandDefacer:
         return Availability.no(f"{exe} not found on PATH (declared by {self.source} [defacers.{self.name}]): install it or fix `command`")
 
     def deface(self, volume_path: Path, workdir: Path) -> DefaceResult:
+        """Run the command on a private copy of ``volume_path`` placed in ``workdir``.
+
+        Why a copy: the path the harness gives is a shared, cached volume that every other defacer
+        reads too; a tool that deletes, gzips or edits its ``{input}`` in place must not break them.
+        The copy sits in the workdir under the input's own name, so a tool that writes next to its
+        input (``<stem>_defaced.nii.gz``) writes into the workdir, where ``output`` finds it.
+        """
         workdir = Path(workdir)
         output = workdir / DEFAULT_OUTPUT_NAME
-        values = {"input": str(volume_path), "output": str(output), "workdir": str(workdir)}
-        argv = [arg.format_map(values) for arg in self.params.command]
+        private = _private_copy(Path(volume_path), workdir, self.name)
         try:
-            run = run_tool(argv, cwd=workdir, timeout=self.params.timeout)
-        except OSError as exc:
-            raise DefaceError(f"{self.name}: cannot start {argv[0]!r}: {exc}") from exc
-        check_run(run, what=self.name)
-        found = self._find_output(workdir, output)
-        require_output(found, what=self.name, run=run)
+            values = {"input": str(private), "output": str(output), "workdir": str(workdir)}
+            argv = [arg.format_map(values) for arg in self.params.command]
+            try:
+                run = run_tool(argv, cwd=workdir, timeout=self.params.timeout)
+            except OSError as exc:
+                raise DefaceError(f"{self.name}: cannot start {argv[0]!r}: {exc}") from exc
+            check_run(run, what=self.name)
+            found = self._find_output(workdir, output, exclude=private)
+            require_output(found, what=self.name, run=run)
+        finally:
+            private.unlink(missing_ok=True)
         return DefaceResult(volume_path=found, mask_path=None, tool_version=self.version, log=run.log())
 
-    def _find_output(self, workdir: Path, default: Path) -> Path:
+    def _find_output(self, workdir: Path, default: Path, exclude: Path) -> Path:
         if self.params.output is None:
             return default
-        matches = sorted(glob.glob(glob.escape(str(workdir)) + "/" + self.params.output))
+        matches = [m for m in sorted(glob.glob(glob.escape(str(workdir)) + "/" + self.params.output))
+                   if Path(m) != exclude]
         if len(matches) != 1:
             return workdir / f"<{len(matches)} files match {self.params.output!r}>"
         return Path(matches[0])
+
+
+def _private_copy(volume_path: Path, workdir: Path, name: str) -> Path:
+    """Copy the input into ``workdir`` (a real copy: a hard link would share the bytes)."""
+    target = workdir / volume_path.name
+    if target.name == DEFAULT_OUTPUT_NAME or target.exists():
+        target = workdir / f"input_{volume_path.name}"
+    try:
+        shutil.copyfile(volume_path, target)
+    except FileNotFoundError as exc:
+        raise DefaceError(f"{name}: input volume {volume_path} not found; check the path given to deface()") from exc
+    except OSError as exc:
+        raise DefaceError(f"{name}: cannot copy the input {volume_path} into {workdir} ({exc.strerror}); "
+                          "check the free space and permissions of the work folder") from exc
+    return target
 
 
 def _placeholders(arg: str, *, where: str) -> set[str]:
@@ -112,7 +140,11 @@ def _split(value: object, *, where: str, key: str) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     if isinstance(value, str) and value.strip():
-        return tuple(shlex.split(value))
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:  # shlex: "No closing quotation" / "No escaped character"
+            raise PluginsFileError(f"{where}: `{key}` = {value!r} cannot be split into arguments ({exc}); "
+                                   "close the quote, or give the command as a list of strings") from exc
     raise PluginsFileError(f"{where}: `{key}` must be a non-empty string or a list of strings")
 
 

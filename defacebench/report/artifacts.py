@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from defacebench.util.fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text, storage_errors
 from defacebench.metrics.distance import DistanceMatrix
 from defacebench.metrics.evaluate import Evaluation, _json_safe
 
@@ -48,7 +48,8 @@ def write_config_artifacts(
 ) -> ConfigArtifacts:
     """Write distances.csv (our layout), metrics.json and, unless ``images=False``, roc_prc.png."""
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    with storage_errors(outdir, "the configuration's results"):
+        outdir.mkdir(parents=True, exist_ok=True)
     distances = outdir / DISTANCES
     matrix.to_csv(distances, layout="ours")
     metrics = outdir / METRICS

@@ -7,6 +7,7 @@ first use.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from defacebench.metrics.distance import DistanceMatrix
 from defacebench.metrics.evaluate import Evaluation
 from defacebench.metrics.pairs import make_pairs
+from defacebench.util.fsutil import atomic_write_bytes
 
 
 def _operating_point(genuine: np.ndarray, distance: np.ndarray, value: float) -> tuple[float, float, float]:
@@ -62,10 +64,7 @@ def plot_roc_prc(path: Path, matrix: DistanceMatrix, evaluation: Evaluation, *, 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(Path(path), buf.getvalue())  # a full disk leaves no truncated png

@@ -1,30 +1,30 @@
-"""Content-addressed, crash-safe artifact cache shared by every pipeline stage.
+"""Content-addressed, crash-safe, self-checking artifact cache shared by every pipeline stage.
 
 Why: a benchmark over hundreds of scans and many plugins is thousands of expensive, pure stage
-calls. Keying each artifact by the content of its inputs (never by file paths) makes a rerun with
-nothing changed free, makes a changed parameter recompute exactly the stages below it, and lets
-processes on different machines share one cache directory.
+calls. Keying each artifact by the content of its inputs (never by file paths,
+:mod:`defacebench.run.cache_keys`) makes a rerun with nothing changed free, makes a changed
+parameter recompute exactly the stages below it, and lets processes on different machines share
+one cache directory.
 
 Layout::
 
-    <root>/<stage>/<key[:2]>/<key>/          one complete artifact (files + COMPLETE_MARKER)
-    <root>/.tmp/<stage>.<key[:16]>.<random>/ builds in progress (same filesystem as the artifacts)
+    <root>/.defacebench-cache                 marks the folder as a cache root (cache_root)
+    <root>/<stage>/<key[:2]>/<key>/           one complete artifact (files + COMPLETE_MARKER)
+    <root>/.tmp/<stage>.<key[:16]>.<random>/  builds in progress (same filesystem as the artifacts)
+    <root>/.quarantine/<time>.<stage>.<key16>.<random>[.json]   corrupt artifacts moved aside + report
 
-A build writes into a fresh temp folder inside the root, the completion marker is written last,
-and the folder is renamed into place in one atomic ``rename``. A killed build (SIGKILL included)
-therefore leaves at most a temp folder, which is never returned and is swept once stale.
+A build writes into a fresh temp folder inside the root; the completion marker, listing every
+file with its size and sha256, is written last, and the folder is renamed into place in one atomic
+``rename``. A killed build (SIGKILL included) therefore leaves at most a temp folder, which is
+never returned and is swept once stale. Reads verify the files against the marker
+(:mod:`defacebench.run.cache_check`): a corrupt artifact is quarantined, reported and rebuilt.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
-import hashlib
 import json
 import os
-import re
-import shutil
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -34,118 +34,17 @@ from typing import Any
 import numpy as np
 
 from defacebench.errors import CacheError
+from defacebench.run import cache_admin, cache_check, cache_root
+from defacebench.run.cache_admin import COMPLETE_MARKER, STALE_AFTER_S, CacheInfo, StageInfo, remove_tree
+from defacebench.run.cache_check import CorruptArtifact
+from defacebench.run.cache_keys import KEY_SCHEMA, file_hash, make_key
+from defacebench.run.cache_root import KEY_RE, QUARANTINE_DIRNAME, STAGE_RE, TEMP_DIRNAME
+from defacebench.util.fsutil import storage_error, storage_errors
 
-COMPLETE_MARKER = ".complete.json"
-TEMP_DIRNAME = ".tmp"
-KEY_SCHEMA = "defacebench-cache-v1"
-STALE_AFTER_S = 3600.0
-_STAGE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+__all__ = ["COMPLETE_MARKER", "KEY_SCHEMA", "STALE_AFTER_S", "TEMP_DIRNAME", "Cache", "CacheInfo",
+           "CorruptArtifact", "StageInfo", "default_cache_dir", "file_hash", "make_key"]
+
 _MISSING = object()
-
-
-def _canonical(obj: Any) -> Any:
-    """Turn one key part into plain JSON data, or raise TypeError for anything ambiguous.
-
-    Why so strict: a key must depend on content only. A Path (or an open file, an array) would key
-    on a location or an identity, so a moved or edited input would silently hit a stale artifact.
-    """
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, np.generic) and not isinstance(obj, (np.void, np.datetime64, np.timedelta64)):
-        return _canonical(obj.item())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        cls = type(obj)
-        return {"__dataclass__": f"{cls.__module__}.{cls.__qualname__}",
-                "fields": _canonical(dataclasses.asdict(obj))}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, dict):
-        for k in obj:
-            if not isinstance(k, str):
-                raise TypeError(f"Cache.key: dict keys must be str, got {type(k).__name__} {k!r}; "
-                                "convert the keys to strings before keying")
-        return {k: _canonical(v) for k, v in obj.items()}
-    if isinstance(obj, os.PathLike):
-        raise TypeError(f"Cache.key got a path ({obj!s}): keys must not depend on file locations; "
-                        "pass a content hash instead, e.g. defacebench.run.cache.file_hash(path)")
-    raise TypeError(f"Cache.key cannot encode a {type(obj).__name__}: pass str/int/float/bool/None, "
-                    "lists/tuples, dicts with str keys, numpy scalars or dataclasses; for files or "
-                    "arrays pass a content hash (defacebench.run.cache.file_hash(path) or a sha256 of the bytes)")
-
-
-def make_key(*parts: Any) -> str:
-    """sha256 hex digest of the canonical JSON encoding of ``parts`` (see :meth:`Cache.key`)."""
-    payload = {"schema": KEY_SCHEMA, "parts": _canonical(list(parts))}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
-
-
-def file_hash(path: str | os.PathLike[str]) -> str:
-    """sha256 hex digest of a file's bytes, memoised in-process by (resolved path, size, mtime_ns).
-
-    Why the memo: the same input volume is keyed by every stage of every configuration; rereading
-    a 100 MB scan each time would dominate a warm run. Size + mtime_ns changes invalidate it.
-    """
-    p = Path(path)
-    try:
-        resolved = p.resolve(strict=True)
-        st = resolved.stat()
-    except (FileNotFoundError, NotADirectoryError) as e:
-        raise CacheError(f"{p}: cannot hash a missing file ({e.strerror}); check the path") from e
-    if not resolved.is_file():
-        raise CacheError(f"{p}: is not a regular file; hash each file of a folder separately")
-    memo_key = (str(resolved), st.st_size, st.st_mtime_ns)
-    with _HASH_LOCK:
-        hit = _HASH_MEMO.get(memo_key)
-    if hit is not None:
-        return hit
-    with open(resolved, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    with _HASH_LOCK:
-        _HASH_MEMO[memo_key] = digest
-    return digest
-
-
-@dataclasses.dataclass(frozen=True)
-class StageInfo:
-    """Complete artifacts of one stage: how many and how many bytes (markers included)."""
-
-    stage: str
-    entries: int
-    bytes: int
-
-
-@dataclasses.dataclass(frozen=True)
-class CacheInfo:
-    """What a cache folder holds, for ``defacebench cache info`` and the run manifest."""
-
-    root: Path
-    stages: tuple[StageInfo, ...]
-    temp_dirs: int
-    stale_temp_dirs: int
-    temp_bytes: int
-
-    @property
-    def entries(self) -> int:
-        """Total complete artifacts over all stages."""
-        return sum(s.entries for s in self.stages)
-
-    @property
-    def bytes(self) -> int:
-        """Total bytes of complete artifacts over all stages."""
-        return sum(s.bytes for s in self.stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (root as a string)."""
-        d = dataclasses.asdict(self)
-        d["root"] = str(self.root)
-        d["entries"], d["bytes"] = self.entries, self.bytes
-        return d
 
 
 def default_cache_dir() -> Path:
@@ -156,56 +55,19 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "defacebench" / "cache"
 
 
-def _tree_bytes(path: Path) -> int:
-    """Total size of the regular files under ``path`` (0 if it vanished meanwhile)."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except FileNotFoundError:
-                pass  # removed by a concurrent clear
-    return total
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a folder, tolerating a concurrent remover."""
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _file_list(folder: Path) -> list[str]:
-    """Relative paths of the files a build wrote, sorted (recorded in the completion marker)."""
-    out = []
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            out.append(os.path.relpath(os.path.join(dirpath, name), folder))
-    return sorted(out)
-
-
-def _is_stale(path: Path, now: float, max_age_s: float) -> bool:
-    """True when nothing in a temp folder was modified for ``max_age_s`` seconds.
-
-    The newest mtime in the whole tree counts, so a long build that keeps writing (a slow defacer
-    working in a subfolder) is not mistaken for an abandoned one.
-    """
-    newest = 0.0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in [".", *files]:
-            try:
-                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
-            except FileNotFoundError:
-                pass
-    return newest > 0.0 and now - newest > max_age_s
-
-
 class Cache:
     """A content-addressed artifact store rooted at one folder (local or shared filesystem)."""
 
     key = staticmethod(make_key)
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Use ``root`` (created on first write); ``None`` means :func:`default_cache_dir`."""
+        """Use ``root`` (created and marked on first write); ``None`` means :func:`default_cache_dir`.
+
+        Nothing touches the disk here: workers make a Cache per task.
+        """
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self._root_ready = False
+        self._real_root: Path | None = None
 
     def __repr__(self) -> str:
         """Cache('<root>')."""
@@ -215,10 +77,10 @@ class Cache:
 
     def _check(self, stage: str, key: str) -> None:
         """Reject stage names and keys that could escape the layout or collide with temp folders."""
-        if not isinstance(stage, str) or not _STAGE_RE.match(stage):
+        if not isinstance(stage, str) or not STAGE_RE.match(stage):
             raise CacheError(f"cache stage name {stage!r} is invalid: use letters, digits, '_', '-', '.' "
                              "and do not start with '.' or '-'")
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if not isinstance(key, str) or not KEY_RE.match(key):
             raise CacheError(f"cache key {key!r} for stage {stage!r} is not a sha256 hex digest; "
                              "make it with Cache.key(...)")
 
@@ -232,24 +94,86 @@ class Cache:
         """Folder of builds in progress; inside the root so the final rename stays on one filesystem."""
         return self.root / TEMP_DIRNAME
 
+    @property
+    def quarantine_root(self) -> Path:
+        """Folder where corrupt artifacts are moved aside (with a JSON report each)."""
+        return self.root / QUARANTINE_DIRNAME
+
+    def prepare(self) -> None:
+        """Create and mark the root, or check that an existing folder is a cache; then prove it is
+        writable. Call before long work: a read-only or foreign cache folder fails at once
+        (CacheError / StorageError, one line naming the folder)."""
+        from defacebench.util.fsutil import ensure_writable_dir
+
+        self._prepare_root()
+        ensure_writable_dir(self.temp_root, "the cache's temp folder")
+
+    def _prepare_root(self) -> None:
+        if not self._root_ready:
+            with storage_errors(self.root, "the cache root and its marker"):
+                cache_root.prepare_for_writes(self.root)
+            self._root_ready = True
+
     # -- read
 
     def get(self, stage: str, key: str) -> Path | None:
-        """The artifact folder of (stage, key) if it is complete, else None."""
-        final = self.path(stage, key)
-        return final if self._is_complete(final, stage, key) else None
+        """The artifact folder of (stage, key) if it is complete and intact, else None.
 
-    def _is_complete(self, folder: Path, stage: str, key: str) -> bool:
-        """Complete = marker present, naming this stage and key, and every listed file still there."""
+        An artifact whose files no longer match its marker is quarantined and reported (see
+        :meth:`corruption_reports`); the caller then rebuilds it like a miss.
+        """
+        final = self.path(stage, key)
+        why = self._problem(final, stage, key)
+        if why is None:
+            return final
+        if why != "absent":
+            self._quarantine(final, stage, key, why)
+        return None
+
+    def _problem(self, folder: Path, stage: str, key: str, *, upgrade: bool = True) -> str | None:
+        """None for a complete, intact artifact; "absent" when there is no complete artifact (no
+        folder or no marker: a leftover, not corruption); else what is corrupt."""
         try:
             meta = json.loads((folder / COMPLETE_MARKER).read_text())
         except (FileNotFoundError, NotADirectoryError):
-            return False
-        except (OSError, ValueError):
-            return False  # unreadable or truncated marker: treat as absent and rebuild
+            return "absent"
+        except (OSError, ValueError) as exc:
+            return f"its completion marker is unreadable ({type(exc).__name__})"
         if not isinstance(meta, dict) or meta.get("key") != key or meta.get("stage") != stage:
-            return False
-        return all((folder / name).is_file() for name in meta.get("files", []))
+            return "its completion marker names another stage or key"
+        why = cache_check.problem(self._real(folder), meta.get("files"), resolved=True)
+        if why is None and upgrade and isinstance(meta.get("files"), list):
+            self._upgrade_marker(folder, meta)
+        return why
+
+    def _real(self, folder: Path) -> Path:
+        """``folder`` (inside the root) with the root's symlinks resolved, the root resolved once:
+        the folders below it are the cache's own, never symlinks."""
+        if self._real_root is None:
+            self._real_root = self.root.resolve()
+        return self._real_root / folder.relative_to(self.root)
+
+    def _upgrade_marker(self, folder: Path, meta: dict) -> None:
+        """Add sizes and checksums to a marker written before checksums existed (trust on first use),
+        so later corruption of this artifact is detected. A read-only cache keeps the old marker."""
+        meta = {**meta, "schema": cache_check.MARKER_SCHEMA,
+                "files": cache_check.describe_files(folder, COMPLETE_MARKER)}
+        tmp = folder / f".{COMPLETE_MARKER}.{uuid.uuid4().hex}"
+        try:
+            tmp.write_text(json.dumps(meta, indent=1))
+            os.replace(tmp, folder / COMPLETE_MARKER)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def corruption_reports(self, since: float = 0.0) -> tuple[CorruptArtifact, ...]:
+        """Artifacts found corrupt, quarantined and rebuilt since ``since`` (``time.time()`` at the
+        start of a run), by any process sharing this cache; oldest first."""
+        return cache_check.read_reports(self.quarantine_root, since)
+
+    def corruption_summary(self, since: float = 0.0) -> str | None:
+        """One line for the console and the manifest ("rebuilt N corrupt cache artifact(s): stage/key
+        (problem); ..."), or None when nothing was found corrupt since ``since``."""
+        return cache_check.summary(self.corruption_reports(since))
 
     # -- write
 
@@ -259,23 +183,26 @@ class Cache:
         ``build(tmpdir)`` writes the artifact's files into ``tmpdir``. Concurrent builders of one
         key (threads, processes, machines sharing the folder) all return the same winning folder;
         losers' temp folders are removed. If ``build`` raises, its temp folder is removed and the
-        exception propagates; nothing is left that ``get`` would return.
+        exception propagates; nothing is left that ``get`` would return. A read-only cache or a full
+        disk raises StorageError naming the cache folder.
         """
         hit = self.get(stage, key)
         if hit is not None:
             return hit
-        tmp = self._new_temp(stage, key)
-        try:
-            build(tmp)
-            self._write_marker(tmp, stage, key)
-            return self._publish(tmp, stage, key)
-        finally:
-            if tmp.exists():
-                _remove_tree(tmp)  # failed build, or we lost the race
+        with storage_errors(self.root, f"a {stage!r} artifact into the cache"):
+            tmp = self._new_temp(stage, key)
+            try:
+                build(tmp)
+                files = self._write_marker(tmp, stage, key)
+                return self._publish(tmp, stage, key, files)
+            finally:
+                if tmp.exists():
+                    remove_tree(tmp)  # failed build, or we lost the race
 
     def _new_temp(self, stage: str, key: str) -> Path:
         """A fresh, private temp folder for one build."""
         self._check(stage, key)
+        self._prepare_root()
         self.temp_root.mkdir(parents=True, exist_ok=True)
         # os.mkdir (not tempfile.mkdtemp) so the umask applies: workers of one cluster may run as
         # different users of one group and must be able to read each other's artifacts.
@@ -283,22 +210,28 @@ class Cache:
         tmp.mkdir()
         return tmp
 
-    def _write_marker(self, tmp: Path, stage: str, key: str) -> None:
-        """Write the completion marker last: its presence is what makes a folder an artifact."""
+    def _write_marker(self, tmp: Path, stage: str, key: str) -> dict[str, dict]:
+        """Write the completion marker last: its presence is what makes a folder an artifact, and
+        its per-file sizes and checksums are what reads verify. Returns the file list."""
         if not tmp.is_dir():
             raise CacheError(f"{tmp}: the build for stage {stage!r} removed its own temp folder; "
                              "build functions must only write inside the folder they are given")
-        meta = {"key": key, "stage": stage, "created": time.time(), "pid": os.getpid(),
-                "files": _file_list(tmp)}
+        files = cache_check.describe_files(tmp, COMPLETE_MARKER)
+        meta = {"key": key, "stage": stage, "schema": cache_check.MARKER_SCHEMA, "pid": os.getpid(),
+                "created": time.time(), "files": files}
+        # no fsync: the build's own files are not synced either; after a power loss the checksums,
+        # not the marker's durability, are what catch a half-written artifact
         (tmp / COMPLETE_MARKER).write_text(json.dumps(meta, indent=1))
+        return files
 
-    def _publish(self, tmp: Path, stage: str, key: str) -> Path:
+    def _publish(self, tmp: Path, stage: str, key: str, files: dict[str, dict]) -> Path:
         """Rename ``tmp`` into place atomically; if another builder won, return its artifact."""
         final = self.path(stage, key)
         for _attempt in range(5):
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(tmp, final)
+                cache_check.remember(final, files)  # only the winner's digests describe these files
                 return final
             except FileNotFoundError:
                 if not tmp.exists():
@@ -307,24 +240,41 @@ class Cache:
                 continue  # a concurrent clear removed the parent between mkdir and rename
             except OSError as e:
                 if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise CacheError(f"{final}: cannot move the built artifact into place ({e}); "
-                                     "check permissions and free space of the cache folder") from e
-            if self._is_complete(final, stage, key):
+                    raise storage_error(e, self.root, f"the {stage!r} artifact into place") or CacheError(
+                        f"{final}: cannot move the built artifact into place ({e}); check the cache folder") from e
+            why = self._problem(final, stage, key)
+            if why is None:
                 return final  # another builder won; the caller removes our temp folder
-            self._quarantine(final)  # an incomplete leftover (not ours): move it aside, retry
+            self._quarantine(final, stage, key, why)  # a corrupt or incomplete leftover: move it aside
         raise CacheError(f"{final}: could not publish the artifact after 5 attempts; another process "
                          f"keeps replacing or removing it. Run `defacebench cache clear --stage {stage}`")
 
-    def _quarantine(self, folder: Path) -> None:
-        """Move a broken artifact folder out of the way atomically, then delete it."""
-        trash = self.temp_root / f"trash.{uuid.uuid4().hex}"
+    def _quarantine(self, folder: Path, stage: str, key: str, why: str) -> None:
+        """Move a broken artifact folder out of the way atomically; keep and report a corrupt one.
+
+        A folder without a marker is an abandoned leftover and is deleted. If another process
+        replaced the folder with a good artifact between our check and the rename, it goes back.
+        """
+        name = cache_check.quarantine_name(stage, key)
+        aside = self.quarantine_root / name
         try:
-            os.rename(folder, trash)
-        except FileNotFoundError:
-            return
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, aside)
         except OSError:
-            return  # it became complete meanwhile (rename raced); the caller rechecks
-        _remove_tree(trash)
+            return  # gone meanwhile, or it became complete (rename raced), or a read-only cache
+        if self._problem(aside, stage, key, upgrade=False) is None:
+            try:
+                os.rename(aside, folder)  # a concurrent rebuild we must not throw away
+            except OSError:
+                remove_tree(aside)  # another good copy is in place already
+            return
+        if why == "absent":
+            remove_tree(aside)
+            return
+        try:
+            cache_check.write_report(self.quarantine_root, name, stage, key, why)
+        except OSError:
+            pass  # the artifact is out of the way; a report is best effort on a failing disk
 
     # -- small artifacts
 
@@ -358,79 +308,21 @@ class Cache:
         raise CacheError(f"{self.path(stage, key)}: no complete {name} artifact for stage {stage!r}; "
                          "write it first (Cache.write_json / Cache.write_array)")
 
-    # -- maintenance
+    # -- maintenance (defacebench.run.cache_admin; each refuses a folder that is not a cache root)
 
     def stages(self) -> list[str]:
         """Names of the stage folders present, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _STAGE_RE.match(p.name))
-
-    def _temp_dirs(self, stage: str | None = None) -> list[Path]:
-        """Temp folders (builds in progress or abandoned), optionally only those of one stage."""
-        if not self.temp_root.is_dir():
-            return []
-        out = [p for p in self.temp_root.iterdir() if p.is_dir()]
-        if stage is not None:
-            out = [p for p in out if p.name.startswith(f"{stage}.")]
-        return sorted(out)
-
-    def _stage_info(self, stage: str) -> StageInfo:
-        """Count complete artifacts of one stage and their bytes."""
-        entries = size = 0
-        stage_dir = self.root / stage
-        for shard in (p for p in stage_dir.iterdir() if p.is_dir()):
-            for folder in (p for p in shard.iterdir() if p.is_dir()):
-                if self._is_complete(folder, stage, folder.name):
-                    entries += 1
-                    size += _tree_bytes(folder)
-        return StageInfo(stage=stage, entries=entries, bytes=size)
+        cache_root.recognise(self.root)
+        return cache_admin.stages(self.root)
 
     def info(self, *, stale_after_s: float = STALE_AFTER_S) -> CacheInfo:
         """Per-stage entry counts and sizes, plus temp folders (and how many are stale)."""
-        temps = self._temp_dirs()
-        now = time.time()
-        return CacheInfo(
-            root=self.root,
-            stages=tuple(self._stage_info(s) for s in self.stages()),
-            temp_dirs=len(temps),
-            stale_temp_dirs=sum(_is_stale(p, now, stale_after_s) for p in temps),
-            temp_bytes=sum(_tree_bytes(p) for p in temps),
-        )
+        return cache_admin.info(self.root, stale_after_s=stale_after_s)
 
     def sweep(self, *, stage: str | None = None, stale_after_s: float = STALE_AFTER_S) -> int:
-        """Remove temp folders untouched for ``stale_after_s`` (abandoned by killed builds).
-
-        Younger temp folders are left alone: they may belong to a build still running elsewhere.
-        """
-        now = time.time()
-        removed = 0
-        for p in self._temp_dirs(stage):
-            if _is_stale(p, now, stale_after_s):
-                _remove_tree(p)
-                removed += 1
-        return removed
+        """Remove temp folders untouched for ``stale_after_s`` (abandoned by killed builds)."""
+        return cache_admin.sweep(self.root, stage=stage, stale_after_s=stale_after_s)
 
     def clear(self, stage: str | None = None, *, stale_after_s: float = STALE_AFTER_S) -> int:
-        """Delete every artifact (or those of one stage) and sweep stale temp folders.
-
-        Returns the number of complete artifacts removed. Each stage folder is first renamed
-        aside so a concurrent reader sees either the whole stage or none of it.
-        """
-        if stage is not None and not _STAGE_RE.match(stage):
-            raise CacheError(f"cache stage name {stage!r} is invalid; see `defacebench cache info`")
-        targets = [stage] if stage is not None else self.stages()
-        removed = 0
-        for name in targets:
-            if not (self.root / name).is_dir():
-                continue
-            removed += self._stage_info(name).entries
-            self.temp_root.mkdir(parents=True, exist_ok=True)
-            trash = self.temp_root / f"trash.{uuid.uuid4().hex}"
-            try:
-                os.rename(self.root / name, trash)
-            except FileNotFoundError:
-                continue
-            _remove_tree(trash)
-        self.sweep(stage=stage, stale_after_s=stale_after_s)
-        return removed
+        """Delete every artifact (or those of one stage); returns how many complete artifacts went."""
+        return cache_admin.clear(self.root, stage, stale_after_s=stale_after_s)

@@ -24,6 +24,7 @@ from defacebench.run.config import ConfigId
 from defacebench.run.evaluation_io import evaluate_cached, plugin_records, write_montage_for
 from defacebench.run.records import CONTROL, ConfigOutcome, Detected, Embedded, FailureRow, SubjectRoles
 from defacebench.run.scenarios import Scenario, fuse
+from defacebench.util.fsutil import atomic_copy
 
 
 @dataclass
@@ -42,12 +43,14 @@ def scenario_subjects(run, scenario: Scenario) -> tuple[list[SubjectRoles], list
     """Subjects whose acquisitions this scenario needs all converted (the same set for every
     defacer), and a failure row for each subject left out, saying why."""
     vols = run.volumes()
+    incomplete = getattr(getattr(run, "dataset", None), "incomplete_subjects", {}) or {}
     keep, dropped = [], []
     for roles in run.roles:
         if scenario.needs_other_acquisition and roles.other is None:
+            lost = "; ".join(f.reason for f in incomplete.get(roles.subject_id, ()))
             dropped.append(FailureRow(roles.subject_id, "roles", "gallery",
-                                      f"one acquisition only: scenario {scenario.name} needs a second one "
-                                      "(use --scenarios seed for single-scan datasets)"))
+                                      f"one acquisition only{f' ({lost})' if lost else ''}: scenario {scenario.name} "
+                                      "needs a second one (use --scenarios seed for single-scan datasets)"))
             continue
         needed = [("probe", roles.probe)] + ([("gallery", roles.other)] if scenario.needs_other_acquisition else [])
         bad = [(role, vols[a.acq_id]) for role, a in needed if not vols[a.acq_id].ok]
@@ -210,9 +213,6 @@ def _defacer_seconds(run, defacer: str, ids: list[str]) -> float | None:
 
 
 def _copy(source: Path | None, target: Path) -> Path | None:
-    import shutil
-
     if source is None or not source.exists():
         return None
-    shutil.copyfile(source, target)
-    return target
+    return atomic_copy(source, target)  # a full disk leaves no truncated png

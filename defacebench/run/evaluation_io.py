@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import hashlib
 import pickle
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from defacebench.run.config import ConfigId
 from defacebench.run.records import CONTROL, Detected
 from defacebench.run.stage_base import STAGE_VERSION, timed_call
+from defacebench.util.fsutil import atomic_copy
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,9 +117,7 @@ def write_montage_for(run, cid: ConfigId, scenario, ids: list[str], outdir: Path
     run.times.add("montage", cid.defacer, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s)
     if not timed.value.exists():
         return None
-    path = outdir / "montage.png"
-    shutil.copyfile(timed.value, path)
-    return path
+    return atomic_copy(timed.value, outdir / "montage.png")
 
 
 def _face_key(face):

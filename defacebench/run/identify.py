@@ -22,9 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from defacebench.contracts import Face
-from defacebench.util.fsutil import atomic_write_text
+from defacebench.util.fsutil import atomic_write_text, ensure_writable_dir
 from defacebench.errors import DatasetError, ImageError
-from defacebench.data.images import IMAGE_SUFFIXES, read_image
+from defacebench.data.images import IMAGE_SUFFIXES, ImageLimits, read_image
 from defacebench.run.faces import best_face
 
 _SEED_NAME = re.compile(r"^person_(?P<id>.+?)_view_(?P<view>[A-Za-z0-9+\-_]+)$")
@@ -83,12 +83,16 @@ class IdentifyResult:
     out_dir: Path
 
 
-def detect_folder(role: str, images: dict[str, Path], detector) -> list[tuple[ImageOutcome, np.ndarray | None]]:
-    """Read and detect every image of one side; keeps the best face (montage.best_face rule)."""
+def detect_folder(role: str, images: dict[str, Path], detector,
+                  limits: ImageLimits | None = None) -> list[tuple[ImageOutcome, np.ndarray | None]]:
+    """Read and detect every image of one side; keeps the best face (montage.best_face rule).
+
+    An image that cannot be read (corrupt, over ``limits``) is an "unreadable" outcome with its
+    one-line error: it stays a non-match and the other images go on."""
     results = []
     for sid, path in images.items():
         try:
-            image = read_image(path)
+            image = read_image(path, limits)
         except ImageError as err:
             results.append((ImageOutcome(role, sid, path.name, "unreadable", None, str(err)), None))
             continue
@@ -116,12 +120,13 @@ def _rate(results: Sequence[tuple[ImageOutcome, Any]]) -> float:
 
 def identify(gallery_dir: Path, probe_dir: Path, detector, recognizer, out_dir: Path, *,
              calibration: float = 0.7, seed: int = 0, n_bootstrap: int = 1000,
-             policy: str = "f1") -> IdentifyResult:
+             policy: str = "f1", limits: ImageLimits | None = None) -> IdentifyResult:
     """Detect, embed once, build the gallery x probe distance matrix, evaluate and write outputs."""
     from defacebench.metrics import DistanceMatrix, evaluate_matrix
 
-    gallery = detect_folder("gallery", scan_images(gallery_dir), detector)
-    probe = detect_folder("probe", scan_images(probe_dir), detector)
+    ensure_writable_dir(Path(out_dir), "the identify outputs")  # a read-only --out fails before any work
+    gallery = detect_folder("gallery", scan_images(gallery_dir), detector, limits)
+    probe = detect_folder("probe", scan_images(probe_dir), detector, limits)
     g_vec, p_vec = embed_side(gallery, recognizer), embed_side(probe, recognizer)
     matrix = DistanceMatrix.from_embeddings([o.subject_id for o, _ in gallery], g_vec,
                                             [o.subject_id for o, _ in probe], p_vec, metric=recognizer.metric)
@@ -144,8 +149,7 @@ def _plugin_record(plugin) -> dict:
 
 def write_outputs(result: IdentifyResult, detector, recognizer) -> None:
     """Write distances.csv, metrics.json and faces.csv into ``result.out_dir``."""
-    out = result.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(result.out_dir, "the identify outputs")
     result.matrix.to_csv(out / "distances.csv")
     metrics = result.evaluation.to_dict()
     metrics.update({"detection_rate_gallery": result.detection_rate_gallery,

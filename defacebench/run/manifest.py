@@ -98,6 +98,7 @@ def build_manifest(session) -> dict:
         "embeddings_per_configuration": {key: o.embeddings for key, o in outcomes.items()},
         "seconds": {key: round(o.seconds, 2) for key, o in outcomes.items()},
         "stages": run.times.to_dict(),
+        "cache_corruption": [dataclasses.asdict(r) for r in run.cache.corruption_reports(since=run.started_at)],
     })
     return manifest
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +51,7 @@ class BenchmarkRun:
         self.env = StageEnv(str(self.cache_root), str(config.plugins_file) if config.plugins_file else None)
         self.run_dir = run_dir
         self.times = StageTimes()
+        self.started_at = time.time()
         self._executor = executor
         self._own_executor = executor is None
         self._memo: dict = {}

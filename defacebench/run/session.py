@@ -108,6 +108,7 @@ class Session:
         """Find (or generate) the dataset and check, before any computing, that it can be evaluated
         as asked and that the regression gate can judge this run."""
         run = self.run
+        run.cache.prepare()  # a read-only or foreign cache folder fails now, in one line
         n = len(run.dataset.subjects)
         if n == 0:
             details = "; ".join(f"{f.path}: {f.reason}" for f in run.dataset.failures[:3])
@@ -192,6 +193,7 @@ class Session:
         if run is not None:
             write_manifest(run.run_dir / "manifest.json", build_manifest(self))
             done.lines.insert(0, run.times.summary())
+            done.lines[1:1] = _input_notices(run)
             done.lines += _failure_lines(self.outcomes.values())
             done.lines.append(f"defacebench: run outputs in {run.run_dir}")
             run.close()
@@ -229,3 +231,14 @@ def _failure_lines(outcomes) -> list[str]:
     lines += [f"defacebench: {d} failed on {len(v)} subject(s) in scenario {s}: scored as the failed-defacing "
               "rule says (default exposed)" for (d, s), v in sorted(failed.items())]
     return lines
+
+
+def _input_notices(run) -> list[str]:
+    """Decisions taken on the inputs that a user must see: series chosen among several in one
+    folder, and cache artifacts found corrupt and rebuilt during this run."""
+    from defacebench.data.convert import series_notice
+
+    lines = [f"defacebench: {line}" for v in run.volumes().values() if v.ok
+             for line in [series_notice(v.record)] if line]
+    corrupt = run.cache.corruption_summary(since=run.started_at)
+    return lines + ([f"defacebench: {corrupt}"] if corrupt else [])

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from defacebench.errors import DefacebenchError
+from defacebench.util.fsutil import is_storage_failure
 from defacebench.run.cache import Cache, file_hash
 from defacebench.run.faces import best_face
 from defacebench.run.records import Converted, Defaced, Detected, Rendered, RenderedView, face_from_json, qc_from_json
@@ -116,6 +117,8 @@ def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
                     tmp / "defaced.nii.gz")
         out = Defaced(plugin.name, True, tool_version=result.tool_version, log=result.log, seconds=seconds)
     except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, its defacing failed: an outcome
+        if is_storage_failure(exc):
+            raise  # a full or read-only disk is not the defacer's failure: never cache it as one
         out = Defaced(plugin.name, False, error=f"{plugin.name}: {type(exc).__name__}: {exc}",
                       log=str(getattr(exc, "log", "")), seconds=time.perf_counter() - start)
     finally:
