@@ -282,12 +282,14 @@ class DetectTask:
 
 def face_to_dict(face: Face) -> dict:
     lm = None if face.landmarks is None else np.asarray(face.landmarks, float).tolist()
-    return {"box": [float(v) for v in face.box], "score": float(face.score), "landmarks": lm}
+    return {"box": [float(v) for v in face.box], "score": float(face.score), "landmarks": lm,
+            "landmark_scheme": face.landmark_scheme}
 
 
 def face_from_dict(data: dict) -> Face:
     lm = None if data.get("landmarks") is None else np.asarray(data["landmarks"], float)
-    return Face(box=tuple(data["box"]), score=data["score"], landmarks=lm)
+    return Face(box=tuple(data["box"]), score=data["score"], landmarks=lm,
+                landmark_scheme=data.get("landmark_scheme", ""))
 
 
 def detect_task(task: DetectTask) -> dict:
