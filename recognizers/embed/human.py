@@ -87,8 +87,8 @@ class _HumanModel(CountingRecognizer):
         sess = _session(str(path), path.stat().st_mtime_ns, int(self.params.threads))
         name = sess.get_inputs()[0].name
         step = max(1, int(self.params.batch))
-        parts = [sess.run(None, {name: np.ascontiguousarray(batch[i:i + step], dtype=np.float32)})[0]
-                 for i in range(0, len(batch), step)]
+        scaled = np.asarray(batch, dtype=np.float32) * np.float32(self.model.input_scale)
+        parts = [sess.run(None, {name: np.ascontiguousarray(scaled[i:i + step])})[0] for i in range(0, len(batch), step)]
         return np.concatenate(parts).reshape(len(batch), -1).astype(np.float64)
 
     def inputs(self, items: Sequence[tuple[np.ndarray, Face]]) -> np.ndarray:
