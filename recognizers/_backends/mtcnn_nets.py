@@ -70,10 +70,10 @@ def load_weights(net: str) -> tuple[np.ndarray, ...]:
 # ------------------------------------------------------------------------------------------------
 
 
-def _conv(g: GraphBuilder, x: str, kernel: np.ndarray, bias: np.ndarray) -> str:
-    """'valid' 2-D convolution, stride 1, Keras kernel (kh, kw, in, out)."""
+def _conv(g: GraphBuilder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str | None = None) -> str:
+    """'valid' 2-D convolution, stride 1, Keras kernel (kh, kw, in, out); ``name``: output name."""
     w = g.const(np.transpose(kernel, (3, 2, 0, 1)), "conv_w")
-    return g.op("Conv", [x, w, g.const(bias, "conv_b")], kernel_shape=list(kernel.shape[:2]))
+    return g.op("Conv", [x, w, g.const(bias, "conv_b")], kernel_shape=list(kernel.shape[:2]), name=name)
 
 
 def _prelu(g: GraphBuilder, x: str, alpha: np.ndarray, spatial: bool) -> str:
@@ -109,7 +109,7 @@ def pnet_model():
     x = _pool(g, _prelu(g, _conv(g, "input", w[0], w[1]), w[2], True), 2, True)
     x = _prelu(g, _conv(g, x, w[3], w[4]), w[5], True)
     x = _prelu(g, _conv(g, x, w[6], w[7]), w[8], True)
-    _conv_named(g, x, w[9], w[10], "reg")
+    _conv(g, x, w[9], w[10], name="reg")
     g.op("Softmax", [_conv(g, x, w[11], w[12])], axis=1, name="prob")
     return g.model([("input", ["n", 3, "h", "w"])], [("reg", ["n", 4, "y", "x"]), ("prob", ["n", 2, "y", "x"])])
 
@@ -141,12 +141,6 @@ def onet_model():
     g.op("Softmax", [_dense(g, x, w[19], w[20])], axis=1, name="prob")
     return g.model([("input", ["n", 3, 48, 48])],
                    [("reg", ["n", 4]), ("marks", ["n", 10]), ("prob", ["n", 2])])
-
-
-def _conv_named(g: GraphBuilder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str) -> str:
-    """A 1x1 convolution whose output is the graph output ``name``."""
-    w = g.const(np.transpose(kernel, (3, 2, 0, 1)), "conv_w")
-    return g.op("Conv", [x, w, g.const(bias, "conv_b")], kernel_shape=list(kernel.shape[:2]), name=name)
 
 
 BUILDERS = {"pnet": pnet_model, "rnet": rnet_model, "onet": onet_model}

@@ -55,6 +55,10 @@ def _session(path: str, mtime_ns: int, threads: int):
     return session(path, threads)
 
 
+_INSTALL = {"onnxruntime": "pip install onnxruntime", "cv2": "pip install 'opencv-contrib-python-headless<5'",
+            "skimage": "pip install scikit-image"}
+
+
 class _HumanModel(CountingRecognizer):
     """Shared part: availability from the ONNX file, batched runs, the weights record."""
 
@@ -73,8 +77,7 @@ class _HumanModel(CountingRecognizer):
     def available(self) -> Availability:
         for module in self.modules:
             if module_missing(module):
-                return Availability.no(f"python module {module} not installed: pip install "
-                                       f"{'onnxruntime' if module == 'onnxruntime' else module}")
+                return Availability.no(f"python module {module} not installed: {_INSTALL[module]}")
         problem = human_models.onnx_problem(self.model)
         return Availability.no(problem) if problem else Availability.yes()
 
@@ -103,7 +106,7 @@ class Mobileface(_HumanModel):
     """MobileFace 256-d on ArcFace-aligned 112 px faces (see module docstring)."""
 
     name, key, dim = "mobileface", "mobileface", 256
-    modules = ("onnxruntime", "cv2", "skimage", "dlib")
+    modules = ("onnxruntime", "cv2", "skimage")
 
     def __init__(self, params: MobilefaceParams | None = None) -> None:
         super().__init__()
