@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +26,12 @@ METRICS: tuple[str, ...] = ("cosine", "euclidean", "euclidean_l2")
 
 MODALITIES: tuple[str, ...] = ("ct", "mri")
 """Modalities a volume may have: CT in Hounsfield units, MRI in scanner units (T1-weighted)."""
+
+LANDMARK_SCHEMES: tuple[str, ...] = ("", "face5")
+"""What a Face's landmarks are: ``""`` detector-specific (e.g. dlib's eye corners and nose base);
+``"face5"`` the five points of MTCNN, RetinaFace and the ArcFace alignment template, in this order:
+eye centre on the image's left, eye centre on the image's right, nose tip, mouth corner on the
+image's left, mouth corner on the image's right."""
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -113,11 +119,34 @@ class View:
 @dataclass(frozen=True)
 class Face:
     """One detected face: ``box`` (x0, y0, x1, y1) in pixels, a detector ``score`` (higher is more
-    confident) and ``landmarks`` (k, 2) pixel coordinates when the detector has them."""
+    confident) and ``landmarks`` (k, 2) pixel coordinates when the detector has them, with their
+    ``landmark_scheme`` (one of :data:`LANDMARK_SCHEMES`) so a recognizer that aligns knows which
+    points they are."""
 
     box: tuple[float, float, float, float]
     score: float = 1.0
     landmarks: np.ndarray | None = None
+    landmark_scheme: str = ""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One model or detector file a plugin needs, as ``defacebench weights`` lists and fetches it.
+
+    A plugin may offer ``weights() -> Sequence[WeightFile]`` (optional, not part of the
+    protocols): ``name`` is the file's name (what ``weights fetch NAME`` takes), ``path`` where the
+    plugin looks for it, ``url`` where it comes from, ``sha256`` its digest when known in advance,
+    ``how`` one line saying how to get it by hand, and ``fetch`` a callable that downloads or builds
+    it into ``path`` (None when only ``how`` can get it, e.g. a file shipped in a pip package).
+    ``fetch`` raises :class:`defacebench.errors.WeightsError` with a one-line reason on failure.
+    """
+
+    name: str
+    path: Path
+    url: str = ""
+    sha256: str = ""
+    how: str = ""
+    fetch: Callable[[], Path] | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------

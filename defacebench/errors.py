@@ -39,6 +39,11 @@ class PluginUnavailableError(PluginError):
     """A plugin was used although ``available()`` says it cannot run here."""
 
 
+class WeightsError(PluginError):
+    """A model or detector file is missing and cannot be fetched here; the message names the file,
+    where it comes from and the folder to place it in."""
+
+
 class DefaceError(DefacebenchError):
     """A defacer failed for one volume: non-zero exit, timeout, missing or empty output."""
 

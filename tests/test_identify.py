@@ -95,3 +95,28 @@ def test_cli_identify_unavailable_or_unknown_plugin(folders, tmp_path, capsys):
     code = main(["identify", "--gallery", str(gallery), "--probe", str(probe), "--recognizer", "no_such",
                  "--out", str(tmp_path / "x")])
     assert code != 0 and "no_such" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recognizer", ["mobileface", "faceres", "faceres_deep"])
+def test_cli_identify_with_mtcnn_and_onnx_recognizers(folders, tmp_path, capsys, recognizer):
+    """The new detector and recognizers on a folder of PNG renders: every gallery face found, the
+    corrupt and the black probe kept as non-matches, at least two of the three noisy probes
+    identified (MTCNN's box on subject 3 flips between two candidates under pixel noise, which
+    moves the box-based faceres crop)."""
+    from defacebench.plugins.registry import load_registry
+
+    registry = load_registry()
+    for kind, name in (("detectors", "mtcnn"), ("recognizers", recognizer)):
+        avail = registry.get(kind, name).available()
+        if not avail.ok:
+            pytest.skip(avail.reason)
+    out = tmp_path / recognizer
+    code = main(["identify", "--gallery", str(folders[0]), "--probe", str(folders[1]), "--detector", "mtcnn",
+                 "--recognizer", recognizer, "--out", str(out), "--n-bootstrap", "20"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 5 and summary["detection_rate_gallery"] == 1.0
+    assert summary["detection_rate_probe"] == pytest.approx(0.6)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.4 - 1e-9 <= metrics["rank1"] <= 0.6 + 1e-9 and metrics["attacker"]["detector"]["name"] == "mtcnn"
+    assert metrics["attacker"]["recognizer"]["name"] == recognizer

@@ -13,7 +13,7 @@ import sys
 
 from defacebench.errors import DefacebenchError
 
-SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache")
+SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

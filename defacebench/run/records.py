@@ -116,12 +116,14 @@ class Detected:
 
 def face_to_json(face: Face) -> dict:
     lm = None if face.landmarks is None else np.asarray(face.landmarks, float).tolist()
-    return {"box": [float(v) for v in face.box], "score": float(face.score), "landmarks": lm}
+    return {"box": [float(v) for v in face.box], "score": float(face.score), "landmarks": lm,
+            "landmark_scheme": face.landmark_scheme}
 
 
 def face_from_json(data: Mapping[str, Any]) -> Face:
     lm = None if data.get("landmarks") is None else np.asarray(data["landmarks"], float)
-    return Face(box=tuple(float(v) for v in data["box"]), score=float(data["score"]), landmarks=lm)
+    return Face(box=tuple(float(v) for v in data["box"]), score=float(data["score"]), landmarks=lm,
+                landmark_scheme=str(data.get("landmark_scheme", "")))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,9 @@ FRM_PROVISIONED = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor
 """deepface weight files whose exact copies ship in face-recognition-models."""
 
 _BACKEND_SUFFIX = {"onnx": ".onnx", "tensorflow": ".h5", "pytorch": ".pth"}
-_INSTALL_HINTS = {"mtcnn": "pip install mtcnn tensorflow (mtcnn runs on keras)", "cv2":
+_INSTALL_HINTS = {"mtcnn": "pip install mtcnn tensorflow (mtcnn runs on keras)",
+                  "tensorflow": "pip install tensorflow (deepface's mtcnn backend runs on it; "
+                                "the `mtcnn` detector does not need it)", "cv2":
                   "pip install 'opencv-contrib-python-headless<5'", "dlib": "pip install dlib-bin"}
 
 
@@ -109,9 +111,9 @@ def weights_availability(files: tuple[str, ...], what: str) -> Availability:
             return Availability.no(f"{what}: {frm_missing_reason(name)}")
         if not (folder / name).is_file():
             return Availability.no(
-                f"{what}: weight file {name} not found in {folder}; place {name} there "
-                f"(or set {HOME_ENV} to a folder whose .deepface/weights holds it); "
-                "defacebench never downloads weights"
+                f"{what}: weight file {name} not found in {folder}: run `defacebench weights fetch {name}` "
+                f"where there is internet, or place {name} there (or set {HOME_ENV} to a folder whose "
+                ".deepface/weights holds it); nothing is downloaded at run time"
             )
     return Availability.yes()
 

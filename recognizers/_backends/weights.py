@@ -1,14 +1,24 @@
-"""Where the weight files shipped by registry packages live, found without importing those packages.
+"""Where weight files live: those shipped by registry packages (found without importing the
+packages) and the project's own weights folder (models converted once by setup).
 
 Why: ``face_recognition_models/__init__.py`` imports ``pkg_resources``, which is gone from recent
 setuptools, so the package must never be imported; its folder is located through
 ``importlib.util.find_spec`` instead. Nothing here downloads anything.
+
+The weights folder is ``$DEFACEBENCH_WEIGHTS`` when set; else ``<checkout>/weights`` when the
+project runs from a source checkout (git-ignored there, filled by ``scripts/setup.sh``); else
+``~/.cache/defacebench/weights``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
+
+from defacebench.contracts import WeightFile
+
+WEIGHTS_ENV = "DEFACEBENCH_WEIGHTS"
 
 FRM_PACKAGE = "face_recognition_models"
 FRM_INSTALL = "pip install face-recognition-models (or defacebench[dlib])"
@@ -37,9 +47,10 @@ def frm_file(name: str) -> Path | None:
 def frm_missing_reason(name: str) -> str:
     """The Availability reason for a missing face-recognition-models file: which file, where, fix."""
     folder = frm_models_dir()
+    listing = "`defacebench weights list` shows every weight file"
     if folder is None:
-        return f"{name} not found: package face_recognition_models is not installed; {FRM_INSTALL}"
-    return f"{name} not found in {folder}: reinstall face-recognition-models ({FRM_INSTALL})"
+        return f"{name} not found: package face_recognition_models is not installed; {FRM_INSTALL} ({listing})"
+    return f"{name} not found in {folder}: reinstall face-recognition-models ({FRM_INSTALL}; {listing})"
 
 
 def module_missing(module: str) -> bool:
@@ -48,3 +59,20 @@ def module_missing(module: str) -> bool:
         return importlib.util.find_spec(module) is None
     except (ImportError, ValueError):
         return True
+
+
+def weights_root() -> Path:
+    """The project's weights folder (see the module docstring); not created here."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "defacebench").is_dir():
+        return checkout / "weights"
+    return Path.home() / ".cache" / "defacebench" / "weights"
+
+
+def frm_records(*names: str) -> list[WeightFile]:
+    """``defacebench weights`` records of face-recognition-models files (installed with pip)."""
+    folder = frm_models_dir() or Path(f"<{FRM_PACKAGE} not installed>") / "models"
+    return [WeightFile(name=n, path=folder / n, url="face-recognition-models (pip)", how=FRM_INSTALL) for n in names]

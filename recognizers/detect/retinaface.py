@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import deepface_home as home
+from recognizers._backends import deepface_weights
 from recognizers._backends.weights import module_missing
 
 _SUFFIX = {"onnx": ".onnx", "tensorflow": ".h5", "pytorch": ".pth"}
@@ -45,6 +46,12 @@ class RetinaFace:
 
     def __init__(self, params: RetinaFaceParams | None = None) -> None:
         self.params = params if params is not None else RetinaFaceParams()
+
+    def weights(self) -> list[WeightFile]:
+        """retina-face's weight file, fetched by ``defacebench weights fetch`` with its own downloader."""
+        if module_missing("retinaface"):
+            return []
+        return deepface_weights.records((retinaface_weight_file(),), deepface_weights.retinaface_sources, "retinaface")
 
     def available(self) -> Availability:
         """Needs the retina-face package and its weight file in the defacebench DEEPFACE_HOME."""

@@ -18,9 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, WeightFile
 
 from recognizers._backends import deepface_home as home
+from recognizers._backends import deepface_weights
 from recognizers._backends.common import CountingRecognizer, crop
 
 
@@ -48,6 +49,11 @@ class _DeepfaceModel(CountingRecognizer):
     def weight_files(self) -> tuple[str, ...]:
         """The files deepface would download for this model on this engine."""
         return (self.weight_file or home.backend_file(self.weight_stem),)
+
+    def weights(self) -> list[WeightFile]:
+        """The model's weight file(s), fetched by ``defacebench weights fetch`` via deepface."""
+        return deepface_weights.records(
+            self.weight_files(), lambda: deepface_weights.deepface_sources("facial_recognition", self.model_name))
 
     def available(self) -> Availability:
         """Available when deepface imports and the model's weight file is already present."""

