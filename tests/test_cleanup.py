@@ -11,7 +11,6 @@ from hypothesis.extra.numpy import arrays
 
 from defacebench.anatomy.cleanup import CleanupParams, apply_cleanup, removed_voxels, seed_range_cleanup
 from defacebench.contracts import Volume
-from test_defacer_support import ellipsoid_ct
 
 
 def _zero_fill_face(volume: Volume) -> tuple[Volume, np.ndarray]:
@@ -31,7 +30,7 @@ def _first_hit_depth(data: np.ndarray, iso_hu: float = -400.0) -> np.ndarray:
     return np.where(hit, data.shape[1] - 1 - from_front.argmax(axis=1), -1)
 
 
-def test_zero_fill_renders_a_shell_and_mask_cleanup_removes_it():
+def test_zero_fill_renders_a_shell_and_mask_cleanup_removes_it(ellipsoid_ct):
     original = ellipsoid_ct()
     defaced, removed = _zero_fill_face(original)
     face_rays = removed.any(axis=1) & (original.data > -400).any(axis=1)
@@ -49,7 +48,7 @@ def test_zero_fill_renders_a_shell_and_mask_cleanup_removes_it():
     assert np.array_equal(cleaned.data[~removed], original.data[~removed])
 
 
-def test_mask_policy_without_tool_mask_uses_changed_voxels():
+def test_mask_policy_without_tool_mask_uses_changed_voxels(ellipsoid_ct):
     original = ellipsoid_ct()
     defaced, removed = _zero_fill_face(original)
     changed = original.data != defaced.data
@@ -59,7 +58,7 @@ def test_mask_policy_without_tool_mask_uses_changed_voxels():
     assert np.array_equal(cleaned.affine, original.affine)
 
 
-def test_refacer_keeps_its_new_face_and_airs_only_zero_fill():
+def test_refacer_keeps_its_new_face_and_airs_only_zero_fill(ellipsoid_ct):
     original = ellipsoid_ct()
     region = np.zeros(original.data.shape, bool)
     region[:, 50:, :20] = True
@@ -73,7 +72,7 @@ def test_refacer_keeps_its_new_face_and_airs_only_zero_fill():
     assert removed_voxels(original, defaced, mask=region, defacer="afni_deface").sum() == region.sum()
 
 
-def test_seed_range_reproduces_the_study_including_holes():
+def test_seed_range_reproduces_the_study_including_holes(ellipsoid_ct):
     original = ellipsoid_ct()
     defaced, removed = _zero_fill_face(original)
     data = defaced.data.copy()
@@ -89,7 +88,7 @@ def test_seed_range_reproduces_the_study_including_holes():
     assert unknown is defaced
 
 
-def test_none_policy_and_bad_policy():
+def test_none_policy_and_bad_policy(ellipsoid_ct):
     original = ellipsoid_ct()
     defaced, removed = _zero_fill_face(original)
     assert apply_cleanup(original, defaced, mask=removed, defacer="x", params=CleanupParams(policy="none")) is defaced
@@ -97,7 +96,7 @@ def test_none_policy_and_bad_policy():
         CleanupParams(policy="blur")
 
 
-def test_grid_mismatch_is_an_error():
+def test_grid_mismatch_is_an_error(ellipsoid_ct):
     original = ellipsoid_ct()
     other = Volume(original.data[:-1], original.affine)
     with pytest.raises(ValueError, match="shape"):

@@ -21,14 +21,13 @@ from defacers.afni import AfniDeface, AfniReface, AfniRefacePlus
 from defacers.fsl import FslDeface
 from defacers.pydeface import PydefaceAnts, PydefaceAntsParams, PydefaceCli
 from defacers.quickshear import Quickshear, QuickshearParams
-from test_defacer_support import ellipsoid_ct, template_ct, write_ct
 
 # Test-speed registration: 8 mm, two levels. Full-resolution defaults run in bench/ (slow).
 FAST = PydefaceAntsParams(registration=RegistrationParams(voxel_mm=8.0, iterations=(60, 30)))
 
 
 @pytest.fixture(scope="module")
-def head_path(tmp_path_factory) -> Path:
+def head_path(template_ct, write_ct, tmp_path_factory) -> Path:
     """pydeface's template as a 4 mm CT, in a folder whose name has a space."""
     return write_ct(template_ct(4.0), tmp_path_factory.mktemp("heads") / "in put" / "head.nii.gz")
 
@@ -85,7 +84,7 @@ def test_registration_child_process_matches(head_path, tmp_path):
     assert agree > 0.995
 
 
-def test_ct_mapping_makes_bone_dark_and_fat_bright():
+def test_ct_mapping_makes_bone_dark_and_fat_bright(ellipsoid_ct):
     hu = np.array([-1000.0, -100.0, 0.0, 40.0, 1000.0])
     t1 = ct_to_t1(hu)
     assert t1[0] == 0.0 and t1[1] > t1[3] > t1[2] and t1[4] < t1[3]
@@ -99,7 +98,7 @@ def test_pydeface_ants_corrupt_input_raises(tmp_path):
         PydefaceAnts(FAST).deface(bad, tmp_path)
 
 
-def test_quickshear_cuts_in_front_of_and_below_the_brain(tmp_path):
+def test_quickshear_cuts_in_front_of_and_below_the_brain(template_ct, write_ct, tmp_path):
     vol = template_ct(4.0)
     path = write_ct(vol, tmp_path / "in put" / "head.nii.gz")
     result = Quickshear().deface(path, tmp_path)
@@ -111,7 +110,7 @@ def test_quickshear_cuts_in_front_of_and_below_the_brain(tmp_path):
     assert (tmp_path / "brain_mask.nii.gz").exists() and "HU (skull interior)" in result.log
 
 
-def test_quickshear_without_skull_falls_back_or_fails(tmp_path):
+def test_quickshear_without_skull_falls_back_or_fails(template_ct, write_ct, tmp_path):
     vol = template_ct(4.0)
     data = np.where(vol.data > 300, 40.0, vol.data).astype(np.float32)  # bone clipped away
     from defacebench.contracts import Volume
@@ -124,7 +123,7 @@ def test_quickshear_without_skull_falls_back_or_fails(tmp_path):
         Quickshear(QuickshearParams(no_skull="fail")).deface(path, tmp_path)
 
 
-def test_quickshear_oblique_non_canonical_input(tmp_path):
+def test_quickshear_oblique_non_canonical_input(ellipsoid_ct, tmp_path):
     """A LAS-stored file: the brain mask is computed canonically and mapped back to the file grid."""
     vol = ellipsoid_ct()
     flip = np.diag([-1.0, 1.0, 1.0, 1.0])
@@ -160,7 +159,7 @@ def test_conformance_suite_quickshear(tmp_path):
         check(Quickshear(), work)
 
 
-def test_spare_brain_option_restores_brain_voxels():
+def test_spare_brain_option_restores_brain_voxels(ellipsoid_ct):
     vol = ellipsoid_ct()
     img = nib.Nifti1Image(vol.data[::-1].copy(), vol.affine @ np.diag([-1.0, 1, 1, 1]))  # stored LAS
     keep = np.zeros(vol.data.shape, np.uint8)
@@ -182,7 +181,7 @@ def test_registered_face_region_lies_where_pydeface_ants_removes(head_path, ants
 
 
 @pytest.mark.slow
-def test_pydeface_ants_full_resolution_defaults(tmp_path):
+def test_pydeface_ants_full_resolution_defaults(template_ct, write_ct, tmp_path):
     vol = template_ct(2.0)
     path = write_ct(vol, tmp_path / "head.nii.gz")
     result = PydefaceAnts().deface(path, tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_attacker_data import VIEWS, renders
 
 from defacebench.errors import ImageError, PluginUnavailableError
 from recognizers.detect import deepface as dd
@@ -33,7 +32,7 @@ def _face_centre_ok(face, image) -> bool:
 
 
 @pytest.mark.parametrize("detector", ALL, ids=IDS)
-def test_detects_the_frontal_render(detector):
+def test_detects_the_frontal_render(renders, detector):
     """The frontal render holds one face where the head is; scores sort descending."""
     _need(detector)
     image = renders()[0]
@@ -44,11 +43,11 @@ def test_detects_the_frontal_render(detector):
 
 
 @pytest.mark.parametrize("detector", [DlibHog(), OpencvHaar(), dd.DeepfaceDlib()], ids=lambda d: d.name)
-def test_detects_under_yaw_and_pitch(detector):
+def test_detects_under_yaw_and_pitch(renders, render_views, detector):
     """+-15 deg yaw and +-10 deg pitch renders are all detected (cheap detectors only)."""
     _need(detector)
     found = [bool(detector.detect(img)) for img in renders()]
-    assert all(found), f"{detector.name}: detected {dict(zip(VIEWS, found))}"
+    assert all(found), f"{detector.name}: detected {dict(zip(render_views, found))}"
 
 
 @pytest.mark.parametrize("detector", ALL, ids=IDS)
@@ -57,7 +56,7 @@ def test_black_image_has_no_face(detector):
     assert detector.detect(np.zeros((200, 240, 3), np.uint8)) == []
 
 
-def test_dlib_landmarks_are_five_points_in_the_box():
+def test_dlib_landmarks_are_five_points_in_the_box(renders):
     """dlib detectors return the 5-point landmarks the recognizer aligns with, inside the face box."""
     face = DlibHog().detect(renders()[0])[0]
     assert face.landmarks.shape == (5, 2)
@@ -66,7 +65,7 @@ def test_dlib_landmarks_are_five_points_in_the_box():
     assert np.all((face.landmarks[:, 1] > y0 - 5) & (face.landmarks[:, 1] < y1 + 5))
 
 
-def test_gray_and_rgba_inputs_are_converted():
+def test_gray_and_rgba_inputs_are_converted(renders):
     """A gray or RGBA version of the render gives the HOG face of the RGB render."""
     rgb = renders()[0]
     gray = rgb.mean(axis=2).astype(np.uint8)
@@ -79,7 +78,7 @@ def test_gray_and_rgba_inputs_are_converted():
         hog.detect(np.zeros((0, 0, 3), np.uint8))
 
 
-def test_unavailable_plugins_name_the_missing_file(tmp_path, monkeypatch):
+def test_unavailable_plugins_name_the_missing_file(renders, tmp_path, monkeypatch):
     """With an empty defacebench DEEPFACE_HOME, weight-file plugins say which file goes where and
     refuse to run (so nothing can download)."""
     monkeypatch.setenv("DEFACEBENCH_DEEPFACE_HOME", str(tmp_path))
@@ -95,7 +94,7 @@ def test_unavailable_plugins_name_the_missing_file(tmp_path, monkeypatch):
     assert not any(p.name.endswith((".onnx", ".caffemodel", ".h5")) for p in weights.iterdir())
 
 
-def test_deepface_dlib_detector_is_provisioned_offline(tmp_path, monkeypatch):
+def test_deepface_dlib_detector_is_provisioned_offline(renders, tmp_path, monkeypatch):
     """deepface's dlib backend becomes available in a fresh home by linking the shipped predictor."""
     monkeypatch.setenv("DEFACEBENCH_DEEPFACE_HOME", str(tmp_path))
     monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path))

@@ -23,15 +23,8 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("dlib")
 
 ROOT = Path(__file__).resolve().parents[1]
-N_SUBJECTS = 4
+N_SUBJECTS = 4  # subjects of the session's sample_dataset (tests/conftest.py)
 ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers", "dlib_resnet"]
-
-
-@pytest.fixture(scope="module")
-def tiny_sample(tmp_path_factory) -> Path:
-    from defacebench.data.sample import SampleParams, make_sample_dataset
-
-    return make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=N_SUBJECTS, seed=3))
 
 
 def _cli(args: list[str], *, cache: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
@@ -55,10 +48,10 @@ QUICKSHEAR = "quickshear-surface-dlib_hog-dlib_resnet"
 
 
 @pytest.fixture(scope="module")
-def cold_run(tiny_sample, tmp_path_factory):
+def cold_run(sample_dataset, tmp_path_factory):
     """One complete local run with its own empty cache."""
     base = tmp_path_factory.mktemp("cold")
-    out = _cli(_run_args(tiny_sample, base / "runs", "cold"), cache=base / "cache")
+    out = _cli(_run_args(sample_dataset, base / "runs", "cold"), cache=base / "cache")
     assert out.returncode == 0, out.stdout + out.stderr
     return base, base / "runs" / "cold"
 
@@ -97,10 +90,10 @@ def test_control_reidentifies_and_quickshear_defaces(cold_run):
     assert shear["rank1"] < control["rank1"] or shear["detection_rate"]["probe"] < 1.0
 
 
-def test_warm_rerun_computes_nothing_and_matches(cold_run, tiny_sample):
+def test_warm_rerun_computes_nothing_and_matches(cold_run, sample_dataset):
     base, run_dir = cold_run
     start = time.monotonic()
-    out = _cli(_run_args(tiny_sample, base / "runs", "warm"), cache=base / "cache")
+    out = _cli(_run_args(sample_dataset, base / "runs", "warm"), cache=base / "cache")
     assert out.returncode == 0, out.stderr
     warm = base / "runs" / "warm"
     manifest = json.loads((warm / "manifest.json").read_text())
@@ -110,10 +103,10 @@ def test_warm_rerun_computes_nothing_and_matches(cold_run, tiny_sample):
     assert time.monotonic() - start < 120
 
 
-def test_dask_localcluster_gives_identical_matrices(cold_run, tiny_sample, tmp_path):
+def test_dask_localcluster_gives_identical_matrices(cold_run, sample_dataset, tmp_path):
     pytest.importorskip("distributed")
     _, run_dir = cold_run
-    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "dask", "--executor", "dask", "--bench-workers", "2"),
+    out = _cli(_run_args(sample_dataset, tmp_path / "runs", "dask", "--executor", "dask", "--bench-workers", "2"),
                cache=tmp_path / "cache")
     assert out.returncode == 0, out.stdout + out.stderr
     manifest = json.loads((tmp_path / "runs" / "dask" / "manifest.json").read_text())
@@ -122,11 +115,11 @@ def test_dask_localcluster_gives_identical_matrices(cold_run, tiny_sample, tmp_p
         assert _matrix(tmp_path / "runs" / "dask", cid) == _matrix(run_dir, cid)
 
 
-def test_sigkilled_run_resumes_to_identical_results(cold_run, tiny_sample, tmp_path):
+def test_sigkilled_run_resumes_to_identical_results(cold_run, sample_dataset, tmp_path):
     _, run_dir = cold_run
     cache = tmp_path / "cache"
     env = {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
-    args = [sys.executable, "-m", "defacebench", *_run_args(tiny_sample, tmp_path / "runs", "killed")]
+    args = [sys.executable, "-m", "defacebench", *_run_args(sample_dataset, tmp_path / "runs", "killed")]
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
@@ -136,17 +129,17 @@ def test_sigkilled_run_resumes_to_identical_results(cold_run, tiny_sample, tmp_p
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    out = _cli(_run_args(tiny_sample, tmp_path / "runs", "resumed"), cache=cache)
+    out = _cli(_run_args(sample_dataset, tmp_path / "runs", "resumed"), cache=cache)
     assert out.returncode == 0, out.stdout + out.stderr
     for cid in (CONTROL, QUICKSHEAR):
         assert _matrix(tmp_path / "runs" / "resumed", cid) == _matrix(run_dir, cid)
 
 
-def test_no_patient_metadata_reaches_results(tiny_sample, tmp_path):
+def test_no_patient_metadata_reaches_results(sample_dataset, tmp_path):
     """Real DICOM headers carrying a name, id and birth date; none of them may leave the input."""
     secrets = {"PatientName": "Quaxley^Brunhilde", "PatientID": "MRN-99887766", "PatientBirthDate": "19410307"}
     dataset = tmp_path / "phi"
-    shutil.copytree(tiny_sample, dataset)
+    shutil.copytree(sample_dataset, dataset)
     for dcm in dataset.rglob("*"):
         if dcm.is_file() and not dcm.name.endswith((".nii", ".nii.gz", ".json")):
             try:
@@ -170,13 +163,13 @@ def test_no_patient_metadata_reaches_results(tiny_sample, tmp_path):
         assert value not in blob, f"{value} leaked into results, cache or logs"
 
 
-def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, tiny_sample, tmp_path):
+def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, sample_dataset, tmp_path):
     """`pytest bench/ --compare` on a baseline whose quickshear row was far better than now fails,
     listing the configuration with old and new values; the matching baseline passes."""
     base, _ = cold_run
     env = {**os.environ, "DEFACEBENCH_CACHE": str(base / "cache")}
     common = [sys.executable, "-m", "pytest", "bench/test_configurations.py", "-q", "-p", "no:cacheprovider",
-              "--dataset", str(tiny_sample), "--defacers", "none,quickshear", *ATTACKER, "--n-bootstrap", "200",
+              "--dataset", str(sample_dataset), "--defacers", "none,quickshear", *ATTACKER, "--n-bootstrap", "200",
               "--results", str(tmp_path / "runs"), "--no-images"]
     saved = tmp_path / "baseline.json"
     out = subprocess.run(common + ["--save-baseline", str(saved)], cwd=ROOT, env=env, capture_output=True,
@@ -197,12 +190,12 @@ def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, t
     assert CONTROL not in gated.stdout.split("regression(s)")[-1]
 
 
-def test_bad_subject_and_failing_defacer_are_recorded_not_fatal(cold_run, tiny_sample, tmp_path):
+def test_bad_subject_and_failing_defacer_are_recorded_not_fatal(cold_run, sample_dataset, tmp_path):
     """A subject with a corrupt DICOM slice is a recorded dataset failure naming the file; a defacer
     that fails on every volume gives failure rows and QC label `failed`; the run goes on."""
     base, _ = cold_run
     dataset = tmp_path / "data"
-    shutil.copytree(tiny_sample, dataset)
+    shutil.copytree(sample_dataset, dataset)
     broken = sorted((dataset / "002" / "scan").iterdir())[5]
     broken.write_bytes(broken.read_bytes()[:300])  # truncated: header without pixel data
     tool = tmp_path / "bin" / "always_fails"

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_attacker_data import renders
 
 from defacebench.cli import main
 from defacebench.errors import DatasetError
@@ -22,7 +21,7 @@ SCALES = {"1": (1.0, 1.0, 1.0), "2": (1.08, 0.94, 1.03), "3": (0.92, 1.08, 1.0),
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
+def folders(renders, tmp_path_factory):
     """gallery: person_{id}_view_frontal.png; probe: {id}.png = the render plus pixel noise, except
     subject 4 (corrupt file) and subject 5 (black image: no face)."""
     root = tmp_path_factory.mktemp("identify")

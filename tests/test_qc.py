@@ -12,11 +12,10 @@ import pytest
 from defacebench.anatomy.brainmask import ct_brain_mask, ct_head_mask, dice
 from defacebench.contracts import Volume
 from defacebench.anatomy.qc import QCParams, assess, face_region, label_counts, summarize
-from test_defacer_support import ellipsoid_ct, template_ct
 
 
 @pytest.fixture(scope="module", params=["ellipsoid", "template"])
-def head(request) -> Volume:
+def head(ellipsoid_ct, template_ct, request) -> Volume:
     return ellipsoid_ct() if request.param == "ellipsoid" else template_ct(4.0)
 
 

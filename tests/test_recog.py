@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
-from test_attacker_data import hog_faces, renders
 
 from defacebench.contracts import Face
 from defacebench.errors import PluginUnavailableError
@@ -16,16 +15,20 @@ from recognizers.embed.dlib_resnet import DlibResnet
 OTHER = (1.08, 0.94, 1.03)  # a second identity: the head rescaled per axis
 
 
-def _items(scale=(1.0, 1.0, 1.0)):
-    faces = hog_faces(scale)
-    assert all(f is not None for f in faces)
-    return list(zip(renders(scale), faces))
+@pytest.fixture
+def face_items(renders, hog_faces):
+    """Factory: ``face_items(scale)``, (render, dlib_hog face) of every default view of the head."""
+    def make(scale=(1.0, 1.0, 1.0)):
+        faces = hog_faces(scale)
+        assert all(f is not None for f in faces)
+        return list(zip(renders(scale), faces))
+    return make
 
 
-def test_dlib_resnet_embeds_once_per_item_and_counts():
+def test_dlib_resnet_embeds_once_per_item_and_counts(face_items):
     """(n, 128) finite rows; n_embedded counts items with a face; None gives a NaN row."""
     rec = DlibResnet()
-    items = _items()
+    items = face_items()
     out = rec.embed(items + [(items[0][0], None)])
     assert out.shape == (len(items) + 1, 128)
     assert np.isfinite(out[:-1]).all() and np.isnan(out[-1]).all()
@@ -34,27 +37,26 @@ def test_dlib_resnet_embeds_once_per_item_and_counts():
     assert np.allclose(single[0], out[0], atol=1e-6) and rec.n_embedded == len(items) + 1
 
 
-def test_dlib_resnet_separates_identities():
+def test_dlib_resnet_separates_identities(face_items, rng):
     """For every view, the same head with pixel noise is closer than the rescaled head (another
     identity) under the same view: the embedding carries shape, not just pose."""
     rec = DlibResnet()
-    rng = np.random.default_rng(0)
-    items = _items()
+    items = face_items()
     noisy = [(np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8), f) for img, f in items]
-    a, a_noisy, b = rec.embed(items), rec.embed(noisy), rec.embed(_items(OTHER))
+    a, a_noisy, b = rec.embed(items), rec.embed(noisy), rec.embed(face_items(OTHER))
     same = np.linalg.norm(a - a_noisy, axis=1)
     other = np.linalg.norm(a - b, axis=1)
     assert np.all(same < other), (same, other)
 
 
-def test_deepface_dlib_matches_dlib_resnet_on_the_same_chips():
+def test_deepface_dlib_matches_dlib_resnet_on_the_same_chips(face_items):
     """On identical aligned chips the two give the same vectors, and their distance matrices (each
     under its own metric: euclidean vs euclidean_l2) correlate >= 0.99."""
     ddlib = dm.DeepfaceDlib()
     if not ddlib.available().ok:
         pytest.skip(ddlib.available().reason)
     rec = DlibResnet()
-    chips = rec.chips(_items()) + rec.chips(_items(OTHER))
+    chips = rec.chips(face_items()) + rec.chips(face_items(OTHER))
     ours = rec.embed_chips(chips)
     theirs = ddlib.embed([(c, Face((0.0, 0.0, float(c.shape[1]), float(c.shape[0])))) for c in chips])
     assert ddlib.n_embedded == len(chips)
@@ -64,12 +66,12 @@ def test_deepface_dlib_matches_dlib_resnet_on_the_same_chips():
     assert r >= 0.99, r
 
 
-def test_deepface_dlib_on_detector_crops():
+def test_deepface_dlib_on_detector_crops(face_items):
     """The standard path (crop of the detected box) embeds every face, NaN row for a missing face."""
     ddlib = dm.DeepfaceDlib()
     if not ddlib.available().ok:
         pytest.skip(ddlib.available().reason)
-    items = _items()[:2]
+    items = face_items()[:2]
     out = ddlib.embed(items + [(items[0][0], None)])
     assert out.shape == (3, 128) and np.isfinite(out[:2]).all() and np.isnan(out[2]).all()
     assert ddlib.metric == "euclidean_l2" and ddlib.n_embedded == 2

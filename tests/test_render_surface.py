@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_attacker_data import head_volume, renders
 
 from defacebench.contracts import Volume
 from recognizers.render.surface import SurfaceParams, SurfaceRenderer, camera_axes, view_id
@@ -18,7 +17,7 @@ def _render(volume: Volume, **kw) -> np.ndarray:
     return SurfaceRenderer(SurfaceParams(**kw)).render(volume)[0].image
 
 
-def test_frontal_render_is_framed_on_the_head():
+def test_frontal_render_is_framed_on_the_head(renders):
     """A 512 px RGB image, head in the middle, black corners."""
     image = renders()[0]
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8
@@ -29,7 +28,7 @@ def test_frontal_render_is_framed_on_the_head():
     assert not fg[:20, :20].any() and not fg[-20:, -20:].any()
 
 
-def test_view_ids_and_camera_conventions():
+def test_view_ids_and_camera_conventions(head_volume):
     """frontal looks from anterior (-y direction), up is superior, image right is the subject's left."""
     assert view_id(0, 0) == "frontal" and view_id(20, -10) == "yaw+20_pitch-10"
     direction, right, up = camera_axes(0, 0)
@@ -39,7 +38,7 @@ def test_view_ids_and_camera_conventions():
     assert views[1].camera["yaw"] == 20 and views[1].camera["pitch"] == -10
 
 
-def test_render_uses_the_affine_not_the_array_order():
+def test_render_uses_the_affine_not_the_array_order(head_volume):
     """The same head stored flipped (LAS) or with permuted axes renders to the same picture."""
     vol = head_volume()
     ref = _render(vol, size_px=256, mm_per_px=1.4)
@@ -53,7 +52,7 @@ def test_render_uses_the_affine_not_the_array_order():
         assert np.mean(np.abs(img.astype(int) - ref.astype(int))) < 3.0
 
 
-def test_back_view_differs_from_frontal():
+def test_back_view_differs_from_frontal(head_volume):
     """Turning the camera 180 degrees shows the back of the head, not a mirror of the face."""
     front = _render(head_volume(), size_px=256, mm_per_px=1.4)
     back = SurfaceRenderer(SurfaceParams(views=((180, 0),), size_px=256, mm_per_px=1.4)).render(head_volume())[0]
@@ -61,7 +60,7 @@ def test_back_view_differs_from_frontal():
     assert np.mean(np.abs(back.image.astype(int) - front[:, ::-1].astype(int))) > 5.0
 
 
-def test_fixed_physical_scale():
+def test_fixed_physical_scale(head_volume):
     """Coarser voxels of the same head give the same head size in pixels (mm per pixel is fixed)."""
     vol = head_volume()
     coarse = Volume(np.ascontiguousarray(vol.data[::2, ::2, ::2]), vol.affine @ np.diag([2.0, 2, 2, 1]))
@@ -72,12 +71,12 @@ def test_fixed_physical_scale():
     assert 0.2 < wide / a < 0.3  # twice the mm per pixel: a quarter of the area
 
 
-def test_only_the_head_component_is_rendered():
+def test_only_the_head_component_is_rendered(head_volume, rng):
     """A table and a head rest touching the back of the head never enter the frontal image."""
     from defacebench.data.sample_face import base_head, head_holder
 
     vol = head_volume()
-    data = np.maximum(vol.data, head_holder(base_head(2.0), -1000.0, np.random.default_rng(0)))
+    data = np.maximum(vol.data, head_holder(base_head(2.0), -1000.0, rng))
     data[:, :30, 4:8] = 40.0  # a table of soft-tissue HU behind the neck, not touching it
     ref = _foreground(_render(vol, size_px=256, mm_per_px=1.4))
     cluttered = _foreground(_render(Volume(data, vol.affine), size_px=256, mm_per_px=1.4))
@@ -101,7 +100,7 @@ def test_small_oblique_volume_and_empty_volume():
     assert empty[0].view_id == "frontal" and empty[0].image.shape == (64, 64, 3) and empty[0].image.max() == 0
 
 
-def test_threshold_is_respected():
+def test_threshold_is_respected(head_volume):
     """Raising the threshold above soft tissue (bone only) changes the render: skin is gone."""
     skin = _render(head_volume(), size_px=128, mm_per_px=2.8)
     bone = _render(head_volume(), size_px=128, mm_per_px=2.8, threshold_hu=400.0)
@@ -109,7 +108,7 @@ def test_threshold_is_respected():
 
 
 @pytest.mark.slow
-def test_render_time_per_view_512_cube():
+def test_render_time_per_view_512_cube(head_volume):
     """<= 1 s per view on a 512 x 512 x 300 volume (one core, warm)."""
     import time
 

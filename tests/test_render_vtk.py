@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_attacker_data import head_volume
 
 from recognizers.render.vtk_volume import EGL_PACKAGES, VtkVolumeParams, VtkVolumeRenderer
 
@@ -25,7 +24,7 @@ def test_study_settings_are_the_defaults():
     assert dict((hu, a) for hu, a in p.opacity)[0] == 0.2 and p.color[0] == (-3024, 0, 0, 0)
 
 
-def test_renders_the_head_offscreen(renderer):
+def test_renders_the_head_offscreen(head_volume, renderer):
     """800 x 800 RGB, the head lit in skin tones on a black background, same image twice."""
     small = VtkVolumeRenderer(VtkVolumeParams(size_px=200))
     views = small.render(head_volume())

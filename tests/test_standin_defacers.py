@@ -24,7 +24,6 @@ from defacebench.errors import DefaceError
 from defacers.afni import AfniDeface, AfniParams, AfniReface, AfniRefacePlus
 from defacers.fsl import FslDeface, FslDefaceParams
 from defacers.pydeface import PydefaceCli, PydefaceCliParams
-from test_defacer_support import ellipsoid_ct, write_ct
 
 COMMON = r'''
 import json, os, sys, time
@@ -140,7 +139,7 @@ def standins(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def ct_input(tmp_path):
+def ct_input(ellipsoid_ct, write_ct, tmp_path):
     """An ellipsoid head CT in a folder whose name has a space."""
     return write_ct(ellipsoid_ct(), tmp_path / "input dir" / "head ct.nii.gz")
 

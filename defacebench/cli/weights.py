@@ -82,7 +82,7 @@ def status(record: WeightFile) -> dict:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    known, problems = known_files(load_registry(Path(args.plugins_file) if args.plugins_file else None))
+    known, problems = known_files(load_registry(Path(args.global_plugins_file) if args.global_plugins_file else None))
     rows = [{"name": k.record.name, "plugins": list(k.plugins), "path": str(k.record.path),
              "expected_sha256": k.record.sha256 or None, "url": k.record.url, **status(k.record)} for k in known]
     if args.json:
@@ -127,7 +127,7 @@ def fetch_one(record: WeightFile, force: bool) -> str:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    known, _ = known_files(load_registry(Path(args.plugins_file) if args.plugins_file else None))
+    known, _ = known_files(load_registry(Path(args.global_plugins_file) if args.global_plugins_file else None))
     failed = 0
     for item in select(known, args.names):
         try:

@@ -2,9 +2,10 @@
 
 Why: every stage call of every configuration goes through the cache, so a warm run's cost is
 roughly (number of stage calls) x (hit overhead). These figures show that overhead stays far
-below any real stage (a render or an embedding takes 0.1-1 s). Run with:
+below any real stage (a render or an embedding takes 0.1-1 s). ``[check]`` (CI) verifies each call's
+result; ``[perf]`` times it. Run with:
 
-    pytest bench/test_perf_scale.py --benchmark-enable
+    pytest tests/perf/test_perf_scale.py --run-perf --benchmark-enable
 """
 
 from __future__ import annotations
@@ -46,39 +47,39 @@ def cache(tmp_path: Path) -> Cache:
     return Cache(tmp_path / "cache")
 
 
-def test_perf_cache_key(benchmark) -> None:
-    key = benchmark(Cache.key, *PARTS)
+def test_perf_cache_key(bench) -> None:
+    key = bench(Cache.key, *PARTS)
     assert len(key) == 64
 
 
-def test_perf_cache_hit(benchmark, cache: Cache) -> None:
+def test_perf_cache_hit(bench, cache: Cache) -> None:
     key = Cache.key(*PARTS)
     path = cache.get_or_build("render", key, _build_view)
-    assert benchmark(cache.get_or_build, "render", key, _build_view) == path
+    assert bench(cache.get_or_build, "render", key, _build_view) == path
 
 
-def test_perf_cache_hit_with_key(benchmark, cache: Cache) -> None:
+def test_perf_cache_hit_with_key(bench, cache: Cache) -> None:
     cache.get_or_build("render", Cache.key(*PARTS), _build_view)
 
     def lookup() -> Path:
         return cache.get_or_build("render", Cache.key(*PARTS), _build_view)
 
-    assert benchmark(lookup).is_dir()
+    assert bench(lookup).is_dir()
 
 
-def test_perf_cache_miss(benchmark, cache: Cache) -> None:
+def test_perf_cache_miss(bench, cache: Cache) -> None:
     counter = itertools.count()
 
     def miss() -> Path:
         return cache.get_or_build("render", Cache.key(*PARTS, next(counter)), _build_view)
 
-    assert benchmark(miss).is_dir()
+    assert bench(miss).is_dir()
 
 
-def test_perf_local_map_overhead(benchmark) -> None:
+def test_perf_local_map_overhead(bench) -> None:
     """Per-map overhead of the local pool (2 workers) on 100 trivial items, pool already up."""
     with make_executor("local", workers=2) as ex:
         ex.map(abs, [1], desc="warm-up")
-        got = benchmark.pedantic(ex.map, args=(abs, range(-100, 0)), kwargs={"desc": "abs"},
+        got = bench.pedantic(ex.map, args=(abs, range(-100, 0)), kwargs={"desc": "abs"},
                                  rounds=5, iterations=1)
     assert [o.value for o in got] == list(range(100, 0, -1))

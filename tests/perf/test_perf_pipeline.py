@@ -2,39 +2,27 @@
 peak memory over 100 subjects (f) and the matrix stage, embed-once vs per-pair, for N = 200 (a2).
 
 Why: these are the costs a user pays per dataset; the figures and the machine they came from are in
-docs/benchmarks.md. The measuring code lives in scripts/benchmarks.py (which also prints the
-Markdown table); this file runs the same functions under pytest-benchmark. Run with:
+docs/benchmarks.md. The measuring code lives in :mod:`defacebench.perf` (``scripts/benchmarks.py``
+prints the same figures as a Markdown table); this file runs the same functions under
+pytest-benchmark. The conversion test's ``[check]`` (CI) converts one series per converter and checks
+the output; everything else is ``perf`` (and ``slow``: tens of minutes). Run with:
 
-    pytest bench/test_perf_pipeline.py --benchmark-enable             # conversion only (fast)
-    pytest bench/test_perf_pipeline.py --benchmark-enable --run-slow  # everything (tens of minutes)
+    pytest tests/perf/test_perf_pipeline.py --run-perf --benchmark-enable             # conversion only
+    pytest tests/perf/test_perf_pipeline.py --run-perf --benchmark-enable --run-slow  # everything
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-SLOW = pytest.mark.slow
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmarks.py"
-
-
-def _load_script():
-    """scripts/ is not a package: import benchmarks.py by path (registered so dataclasses resolve)."""
-    name = "defacebench_scripts_benchmarks"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-B = _load_script()
+from defacebench.perf import BenchParams
+from defacebench.perf.attacker import embed_once, face_items, per_pair, plugin
+from defacebench.perf.convert import sample_acquisitions, time_conversion
+from defacebench.perf.runs import measure_memory, measure_sample_run
 
 
 def _record(benchmark, **info) -> None:
@@ -46,20 +34,12 @@ def _record(benchmark, **info) -> None:
 
 # ------------------------------------------------------------------------------------------- d
 
-@pytest.fixture(scope="module")
-def small_sample(tmp_path_factory) -> Path:
-    """A 2-subject sample dataset (2 mm series, 4 acquisitions) in a temp folder."""
-    from defacebench.data.sample import SampleParams, make_sample_dataset
-
-    return make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=2, seed=3))
-
-
 @pytest.mark.parametrize("converter", ["dicom2nifti", "dcm2niix"])
-def test_perf_convert_per_series(benchmark, converter, small_sample, tmp_path):
+def test_perf_convert_per_series(bench, converter, sample_dataset: Path, tmp_path):
     """Seconds per DICOM series; the output is a float32 RAS volume of the series' grid."""
-    acqs = B.sample_acquisitions(4, small_sample)
+    acqs = sample_acquisitions(4, sample_dataset)
     assert len(acqs) == 4
-    timings = benchmark.pedantic(B.time_conversion, args=(acqs[:1], converter, tmp_path), rounds=3, iterations=1)
+    timings = bench.pedantic(time_conversion, args=(acqs[:1], converter, tmp_path), rounds=3, iterations=1)
     assert len(timings) == 1 and timings[0].wall > 0 and timings[0].cpu > 0
     img = nib.load(str(tmp_path / f"{converter}-0.nii.gz"))
     assert img.get_data_dtype() == np.float32 and len(img.shape) == 3
@@ -73,62 +53,64 @@ N = 200
 
 @pytest.fixture(scope="module")
 def matrix_items():
-    """2N real render crops (one head, per-item pixel noise) and a loaded DlibResnet."""
-    from recognizers.embed.dlib_resnet import DlibResnet
-
-    items = B.face_items(2 * N)
-    rec = DlibResnet()
+    """2N real render crops (one head, per-item pixel noise) and a loaded dlib_resnet."""
+    items = face_items(2 * N)
+    rec = plugin("recognizers", "dlib_resnet")
     rec.embed(items[:1])
     return items[:N], items[N:], rec
 
 
-@SLOW
+@pytest.mark.slow
+@pytest.mark.perf
 def test_perf_matrix_embed_once_n200(benchmark, matrix_items):
     """Embed-once: 2N embeddings, then one distance matrix."""
     gallery, probe, rec = matrix_items
     before = rec.n_embedded
-    matrix = benchmark.pedantic(B.embed_once, args=(rec, gallery, probe), rounds=1, iterations=1)
+    matrix = benchmark.pedantic(embed_once, args=(rec, gallery, probe), rounds=1, iterations=1)
     assert matrix.shape == (N, N) and np.isfinite(matrix).all()
     assert rec.n_embedded - before == 2 * N
 
 
-@SLOW
+@pytest.mark.slow
+@pytest.mark.perf
 def test_perf_matrix_per_pair_n200(benchmark, matrix_items):
     """Per-pair loop on 100 random pairs (2 embeddings each); extrapolated x N^2/100 in extra_info.
     The loop gives the same distances as the embed-once matrix."""
     gallery, probe, rec = matrix_items
     rng = np.random.default_rng(0)
     pairs = [tuple(int(v) for v in rng.integers(0, N, 2)) for _ in range(100)]
-    dists = benchmark.pedantic(B.per_pair, args=(rec, gallery, probe, pairs), rounds=1, iterations=1)
+    dists = benchmark.pedantic(per_pair, args=(rec, gallery, probe, pairs), rounds=1, iterations=1)
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         _record(benchmark, extrapolated_seconds_n200=stats.stats.median * N * N / len(pairs))
-    full = B.embed_once(rec, [gallery[i] for i, _ in pairs], [probe[j] for _, j in pairs])
+    full = embed_once(rec, [gallery[i] for i, _ in pairs], [probe[j] for _, j in pairs])
     assert np.allclose(dists, np.diag(full), atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------- e, f
 
-@SLOW
+@pytest.mark.slow
+@pytest.mark.perf
 def test_perf_sample_run_cold_warm(benchmark, tmp_path):
     """Default sample, cold then warm cache (none,quickshear x surface x dlib_hog x dlib_resnet):
     the warm run costs under 10 % of the cold one."""
-    p = B.BenchParams(sample_defacers="none,quickshear", sample_renderers="surface",
-                      sample_detectors="dlib_hog", sample_recognizers="dlib_resnet")
-    figs = benchmark.pedantic(B.measure_sample_run, args=(p, tmp_path), rounds=1, iterations=1)
+    p = BenchParams(sample_defacers="none,quickshear", sample_renderers="surface",
+                    sample_detectors="dlib_hog", sample_recognizers="dlib_resnet")
+    figs = benchmark.pedantic(measure_sample_run, args=(p, tmp_path), rounds=1, iterations=1)
     cold, warm = (float(f.value.split("/")[0]) for f in figs[:2])  # wall seconds
     _record(benchmark, cold_seconds=cold, warm_seconds=warm)
     assert warm < 0.10 * cold, f"warm run {warm:.1f} s is not under 10 % of cold {cold:.1f} s"
 
 
-@SLOW
+@pytest.mark.slow
+@pytest.mark.perf
 def test_perf_memory_100_subjects(benchmark, tmp_path):
     """From 16 to 100 subjects the peak RSS of the process tree grows by far less than the float32
     size of the added volumes: volumes are streamed through the stages, never all held at once.
     Measured: 0.17-0.24 (what grows is the montage's renders, ~2.5 MiB per subject); held volumes
     would give 1.0 or more, hence the 0.5 bound."""
-    p = B.BenchParams()
-    figs = benchmark.pedantic(B.measure_memory, args=(p, tmp_path), rounds=1, iterations=1)
+    p = BenchParams()
+    figs = benchmark.pedantic(measure_memory, args=(p, tmp_path), rounds=1, iterations=1)
     growth = float(figs[-1].value)
     _record(benchmark, peak_growth_over_volume_growth=growth)
     assert growth < 0.5, f"peak RSS grew by {growth:.2f} x the added volumes: volumes accumulate in memory"

@@ -2,9 +2,9 @@
 
 Why: every configuration of a run is evaluated once, with 1000 subject resamples for the CIs; the
 evaluation must stay negligible next to rendering and embedding (target: < 2 s for N=300 on one
-core). Run with:
+core). ``[check]`` (CI) verifies the result; ``[perf]`` times it. Run with:
 
-    pytest bench/test_perf_metrics.py --benchmark-enable
+    pytest tests/perf/test_perf_metrics.py --run-perf --benchmark-enable
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ def _evaluate_all(ids: list[str], gallery: np.ndarray, probe: np.ndarray) -> dic
     return evaluate_matrix(matrix, n_bootstrap=1000).to_dict()
 
 
-def test_perf_evaluate_n300(benchmark):
+def test_perf_evaluate_n300(bench):
     ids, gallery, probe = _embeddings()
-    result = benchmark(_evaluate_all, ids, gallery, probe)
+    result = bench(_evaluate_all, ids, gallery, probe)
     assert result["n"] == N and result["ci"]["rank1"][0] <= result["rank1"] <= result["ci"]["rank1"][1]
     assert result["detection_rate"] < 1.0  # the NaN probes are kept as +inf columns
-    stats = getattr(benchmark, "stats", None)
+    stats = getattr(bench, "stats", None)
     if stats is not None:  # only when benchmarking is enabled
         assert stats.stats.median < 2.0, f"N=300 evaluation took {stats.stats.median:.2f} s (target < 2 s)"

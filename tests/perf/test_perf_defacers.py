@@ -2,9 +2,10 @@
 
 Why: defacing is the most expensive stage per subject; a run over hundreds of scans is planned from
 these numbers. Defacers that are not installed (FSL, AFNI, pydeface's FSL backend) are skipped with
-their Availability reason. Registration-based and external defacers are ``slow``. Run with:
+their Availability reason. Registration-based and external defacers are ``slow``. ``[check]``
+(CI, quickshear only) defaces once and checks something was removed; ``[perf]`` times it. Run with:
 
-    pytest bench/test_perf_defacers.py --benchmark-enable --run-slow
+    pytest tests/perf/test_perf_defacers.py --run-perf --benchmark-enable --run-slow
 """
 
 from __future__ import annotations
@@ -33,16 +34,15 @@ DEFACERS = [
 
 
 @pytest.fixture(scope="module")
-def sample_head(tmp_path_factory) -> Path:
-    """One acquisition of a 1-subject sample dataset (same generator and voxel size as the default)."""
-    from defacebench.data.sample import SampleParams, make_sample_dataset, nifti_copy_path
+def sample_head(sample_dataset) -> Path:
+    """One acquisition of the shared sample dataset (same generator and voxel size as the default)."""
+    from defacebench.data.sample import nifti_copy_path
 
-    root = make_sample_dataset(tmp_path_factory.mktemp("sample"), SampleParams(n_subjects=1))
-    return nifti_copy_path(root, "001", "scan")
+    return nifti_copy_path(sample_dataset, "001", "scan")
 
 
 @pytest.mark.parametrize("cls", DEFACERS)
-def test_perf_deface_one_subject(benchmark, cls, sample_head, tmp_path):
+def test_perf_deface_one_subject(bench, cls, sample_head, tmp_path):
     defacer = cls()
     avail = defacer.available()
     if not avail:
@@ -54,11 +54,11 @@ def test_perf_deface_one_subject(benchmark, cls, sample_head, tmp_path):
         work.mkdir()
         return (sample_head, work), {}
 
-    result = benchmark.pedantic(defacer.deface, setup=fresh_workdir, rounds=2, iterations=1)
+    result = bench.pedantic(defacer.deface, setup=fresh_workdir, rounds=2, iterations=1)
     import nibabel as nib
 
     removed = np.asarray(nib.load(str(result.mask_path)).dataobj) > 0
     assert removed.any(), f"{defacer.name} removed nothing from the sample head"
-    stats = getattr(benchmark, "stats", None)
+    stats = getattr(bench, "stats", None)
     if stats is not None:
-        benchmark.extra_info["seconds_per_subject"] = stats.stats.mean
+        bench.extra_info["seconds_per_subject"] = stats.stats.mean
