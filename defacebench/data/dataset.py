@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from defacebench.util.hashing import file_sha256
 from defacebench.errors import DatasetError
 from defacebench.data.volume import NIFTI_SUFFIXES, is_nifti
 
@@ -118,20 +119,9 @@ class Dataset:
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
 def file_digest(path: Path) -> str:
-    """sha256 of a file's content, memoised by (path, size, mtime_ns)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
+    """sha256 of a file's content, memoised with the cache keys' hashes (one read per file per run)."""
+    return file_sha256(path)
 
 
 def _input_files(acq: Acquisition) -> list[Path]:

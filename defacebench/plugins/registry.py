@@ -59,13 +59,16 @@ class Registry:
         return [self.entries[kind][n] for n in self.names(kind)]
 
 
-    def unavailable_reasons(self) -> dict[tuple[str, str], str]:
-        """(kind, name) -> why the plugin cannot run here ("" when it can), for every plugin
-        including those that failed to load, so a configuration is skipped with its reason."""
+    def unavailable_reasons(self, only: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], str]:
+        """(kind, name) -> why the plugin cannot run here ("" when it can), for every plugin (or those
+        in ``only``: availability probes can be slow) including those that failed to load, so a
+        configuration is skipped with its reason."""
         reasons = {(p.kind, p.name): f"{p.kind[:-1]} {p.name} failed to load ({p.source}): {p.error}"
                    for p in self.problems}
         for kind, found in self.entries.items():
             for name, entry in found.items():
+                if only is not None and (kind, name) not in only:
+                    continue
                 avail = entry.plugin.available()
                 reasons[(kind, name)] = "" if avail.ok else f"{kind[:-1]} {name}: {avail.reason}"
         return reasons

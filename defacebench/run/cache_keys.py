@@ -13,13 +13,13 @@ import hashlib
 import json
 import os
 import stat
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from defacebench.errors import CacheError
+from defacebench.util.hashing import remember, sha256_of
 
 KEY_SCHEMA = "defacebench-cache-v1"
 
@@ -61,8 +61,6 @@ def make_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -85,16 +83,7 @@ def stat_hash(resolved: Path, st: os.stat_result) -> str:
     memo hit). Why: verifying every file of every artifact on each read must stay cheap."""
     if not stat.S_ISREG(st.st_mode):
         raise CacheError(f"{resolved}: is not a regular file; hash each file of a folder separately")
-    memo_key = (str(resolved), st.st_size, st.st_mtime_ns)
-    with _HASH_LOCK:
-        hit = _HASH_MEMO.get(memo_key)
-    if hit is not None:
-        return hit
-    with open(resolved, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    with _HASH_LOCK:
-        _HASH_MEMO[memo_key] = digest
-    return digest
+    return sha256_of(resolved, st)
 
 
 def remember_hash(resolved: Path, digest: str) -> None:
@@ -108,5 +97,4 @@ def remember_hash(resolved: Path, digest: str) -> None:
         st = resolved.stat()
     except OSError:
         return
-    with _HASH_LOCK:
-        _HASH_MEMO[(str(resolved), st.st_size, st.st_mtime_ns)] = digest
+    remember(resolved, st, digest)

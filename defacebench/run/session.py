@@ -94,10 +94,11 @@ class Session:
         names = {kind: registry.names(kind) for kind in KINDS}
         for problem in registry.problems:  # broken plugins still get (skipped) ids
             names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != CONTROL, n))
-        reasons = registry.unavailable_reasons()
+        configs = product(names, self.config.restrict)
+        reasons = registry.unavailable_reasons({(k, n) for cid in configs for k, n in zip(KINDS, cid.parts)})
         planned = []
         for spec in map(ScenarioSpec.parse, self.config.scenarios):
-            for cid in product(names, self.config.restrict):
+            for cid in configs:
                 if not spec.covers(*cid.attacker):
                     continue  # this scenario runs only for the attackers its spec names
                 why = [reasons[(k, n)] for k, n in zip(KINDS, cid.parts) if reasons[(k, n)]]

@@ -1,7 +1,7 @@
 """Benchmarks of the attacker's models: milliseconds per face embedding (dlib_resnet, mobileface,
 faceres, faceres_deep) and per 512 px render for detection (mtcnn vs dlib_hog).
 
-Run with ``pytest bench/test_perf_models.py -m perf --benchmark-enable``; the per-face figure is
+Run with ``pytest tests/perf/test_perf_models.py --run-perf --benchmark-enable``; the per-face figure is
 in each benchmark's ``extra_info`` (``ms_per_face``) and printed. Embeddings are timed on a batch
 of 8 faces (the pipeline embeds a side in one batched call), each batch item a render of the
 synthetic head under another view. Timings depend on the machine's load: quote them with it.
