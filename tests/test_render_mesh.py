@@ -210,3 +210,28 @@ def test_block_any_is_a_blockwise_or(shape, factors, seed):
     assert np.array_equal(out, ref)
     back = block_repeat(out, factors, shape)
     assert back.shape == shape and not (mask & ~back).any()  # every set voxel lies in a set block
+
+
+def test_a_scan_with_shoulders_is_framed_on_the_head():
+    """Neck and shoulders below the head join its component; the camera still centres on the top
+    ``head_height_mm`` of it, so the head sits where it sits in a head-only scan."""
+    vol = head_volume()
+    below = 60  # 120 mm of shoulders under the cut neck
+    data = np.concatenate([np.full(vol.data.shape[:2] + (below,), -1000.0, np.float32), vol.data], axis=2)
+    data[:, 20:110, : below - 20] = 40.0  # shoulders: a slab as wide as the field of view
+    k0 = int(np.flatnonzero((vol.data > -400).any(axis=(0, 1)))[0]) + 4  # joined to the neck by a cylinder
+    neck = np.argwhere(vol.data[:, :, k0] > -400).mean(axis=0)
+    ii, jj = np.indices(vol.data.shape[:2])
+    inside = ((ii - neck[0]) ** 2 + (jj - neck[1]) ** 2 < 20**2)[:, :, None]
+    data[inside & (np.arange(data.shape[2]) < below + k0)] = 40.0
+    shift = np.eye(4)
+    shift[2, 3] = -below
+    tall = Volume(data, vol.affine @ shift)
+
+    def top_row(volume, **kw):
+        image = SurfaceRenderer(SurfaceParams(**SMALL, **kw)).render(volume)[0].image
+        return int(np.flatnonzero((image.max(axis=2) > 0).any(axis=1))[0])
+
+    ref = top_row(vol)
+    assert abs(top_row(tall) - ref) < 15
+    assert ref - top_row(tall, head_height_mm=1e6) > 25  # framed on the whole component: head pushed up

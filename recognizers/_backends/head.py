@@ -43,20 +43,18 @@ class HeadMask:
     affine: np.ndarray
     factors: tuple[int, int, int]
 
-    def bounds(self) -> tuple[np.ndarray, float]:
+    def bounds(self, head_height_mm: float = float("inf")) -> tuple[np.ndarray, float]:
         """Centre (RAS mm) and half-diagonal radius (mm) of the head's bounding box.
 
-        The box is the voxel-index extent of the mask mapped to world coordinates (its 8 corners):
-        exact for axis-aligned affines, slightly generous for oblique ones, cheap either way.
+        Only the top ``head_height_mm`` of the component (along superior, +z) counts, so a scan that
+        also holds the neck and shoulders is framed on the head. The box is that of the coarse
+        voxels' centres in world coordinates; the radius has two coarse voxels of margin.
         """
-        extent = []
-        for axis in range(3):
-            present = np.flatnonzero(self.mask.any(axis=tuple(a for a in range(3) if a != axis)))
-            extent.append((present[0], present[-1]))
-        corners = np.array([[i, j, k] for i in extent[0] for j in extent[1] for k in extent[2]], dtype=float)
-        world = corners @ self.affine[:3, :3].T + self.affine[:3, 3]
-        lo, hi = world.min(axis=0), world.max(axis=0)
+        idx = np.argwhere(self.mask)
+        world = idx @ self.affine[:3, :3].T + self.affine[:3, 3]
+        world = world[world[:, 2] >= world[:, 2].max() - head_height_mm]
         step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
+        lo, hi = world.min(axis=0), world.max(axis=0)
         return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
 
 

@@ -49,7 +49,9 @@ class SurfaceParams:
     ``mesh_mm``: voxels finer than this are averaged in blocks before the mesh is made (a
     0.4 x 0.5 x 0.9 mm CT becomes 0.8 x 0.5 x 0.9 mm cells; 2 mm voxels are left alone).
     ``coarse_mm``: grid of the head component; ``detach_mm`` / ``regrow_mm`` / ``regrow_fraction``:
-    how the head is separated from objects touching it (recognizers._backends.head).
+    how the head is separated from objects touching it (recognizers._backends.head);
+    ``head_height_mm``: the camera is centred on the top this many mm of the component, so a scan
+    that also holds the neck and shoulders is framed on the head.
     ``coarse_factor`` / ``fine_samples`` / ``fine_step_mm``: the ray caster's coarse image grid and
     samples per pixel. ``depth_smoothing_mm`` / ``voxel_smoothing``: depth-map smoothing before
     shading (see :func:`smoothing_sigma_mm`).
@@ -68,6 +70,7 @@ class SurfaceParams:
     detach_mm: float = 12.0
     regrow_mm: float = 30.0
     regrow_fraction: float = 0.95
+    head_height_mm: float = 240.0
     coarse_factor: int = 4
     fine_samples: int = 24
     fine_step_mm: float = 0.35
@@ -164,7 +167,7 @@ class SurfaceRenderer:
         depth_of = None if head is None else self._depth_function(volume, head, threshold)
         if depth_of is None:
             return [self._empty(spec) for spec in self.specs]
-        center, radius = head.bounds()
+        center, radius = head.bounds(self.params.head_height_mm)
         sigma = smoothing_sigma_mm(p, max(volume.zooms))
         views, shaded = [], {}
         for spec in self.specs:  # camera-major: each camera's depth and normals are made once

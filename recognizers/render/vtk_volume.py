@@ -58,8 +58,8 @@ print("ok", w.GetClassName())
 class VtkVolumeParams:
     """Render settings. ``camera``: "head" or "seed" (module docstring). ``views`` / ``lights``: the
     view grid (as `surface`). ``size_px`` / ``mm_per_px``: image size and, for "head", its fixed
-    scale. ``frame_threshold_hu`` and the separation fields: the head component the "head" camera
-    is centred on. ``camera_position`` / ``view_up`` / ``dolly``: the "seed" camera.
+    scale. ``frame_threshold_hu``, the separation fields and ``head_height_mm``: the head component
+    the "head" camera is centred on (as `surface`). ``camera_position`` / ``view_up`` / ``dolly``: the "seed" camera.
     ``opacity`` / ``color``: the study's transfer functions. ``mapper``: "fixed_point" is VTK's CPU
     ray caster (deterministic, no GPU needed), "smart" lets VTK choose (GPU where OpenGL allows)."""
 
@@ -73,6 +73,7 @@ class VtkVolumeParams:
     detach_mm: float = 12.0
     regrow_mm: float = 30.0
     regrow_fraction: float = 0.95
+    head_height_mm: float = 240.0
     camera_position: tuple[float, float, float] = (0.0, 700.0, 290.0)
     view_up: tuple[float, float, float] = (0.0, 0.0, 1.0)
     dolly: float = 2.0
@@ -151,7 +152,7 @@ class VtkVolumeRenderer:
         p = self.params
         head = head_component(volume, p.frame_threshold_hu, HeadSeparation.of(p))
         if head is not None:
-            return head.bounds()
+            return head.bounds(p.head_height_mm)
         corners = np.array(np.meshgrid(*[[0, n - 1] for n in volume.data.shape])).reshape(3, -1).T
         world = corners @ volume.affine[:3, :3].T + volume.affine[:3, 3]
         return (world.min(axis=0) + world.max(axis=0)) / 2.0, float(np.linalg.norm(np.ptp(world, axis=0)) / 2.0)
