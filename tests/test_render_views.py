@@ -98,3 +98,24 @@ def test_camera_frame_is_right_handed_and_projects_back(yaw, pitch):
     assert np.allclose(x, cols) and np.allclose(y, rows) and np.allclose(z, 0.0, atol=1e-9)
     cx, cy, cz = cam.project(cam.center[None, :])
     assert np.allclose([cx[0], cy[0], cz[0]], [31.5, 31.5, 150.0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(-60, 60), st.floats(-40, 40))
+def test_lights_are_fixed_to_the_head(yaw, pitch):
+    """A light is given in the frontal camera's frame: the frontal view sees it as given, a turned
+    camera sees the same world direction (a light from the face's front comes from the side the
+    face turns to)."""
+    from recognizers._backends.views import head_frame
+
+    light = (0.2, 0.35, 1.0)
+    spec = view_specs("t", ((yaw, pitch),), (light,))[0]
+    cam = OrthoCamera.looking_at(spec, np.zeros(3), 100.0, 32, 1.0)
+    world = np.asarray(light) @ np.stack(head_frame())
+    local = cam.light()
+    assert np.isclose(np.linalg.norm(local), 1.0)
+    assert np.allclose(local * np.linalg.norm(world), [world @ cam.right, world @ cam.up, -world @ cam.direction])
+    front = OrthoCamera.looking_at(view_specs("t", ((0, 0),), (light,))[0], np.zeros(3), 100.0, 32, 1.0)
+    assert np.allclose(front.light(), np.asarray(light) / np.linalg.norm(light))
+    ahead = OrthoCamera.looking_at(view_specs("t", ((30, 0),), ((0, 0, 1),))[0], np.zeros(3), 100.0, 32, 1.0)
+    assert np.allclose(ahead.light(), [-0.5, 0.0, np.sqrt(3) / 2])  # yaw +30: the face looks image-left

@@ -65,8 +65,8 @@ def test_head_camera_frames_like_surface(renderer, yaw, pitch):
     """Same camera grid, centre and mm per pixel as `surface`: the silhouettes overlap."""
     vtk = _render(views=((yaw, pitch),), **SMALL)[0].image
     surf = SurfaceRenderer(SurfaceParams(views=((yaw, pitch),), **SMALL)).render(head_volume())[0].image
-    a, b = _fg(vtk), _fg(surf)
-    assert (a & b).sum() / (a | b).sum() > 0.85
+    a, b = vtk.max(axis=2) > 0, surf.max(axis=2) > 0  # silhouettes (shadowed skin is near black)
+    assert (a & b).sum() / (a | b).sum() > 0.9
 
 
 def test_a_view_does_not_depend_on_the_other_views(renderer):

@@ -1,14 +1,19 @@
 """The renderers' view grid: which cameras and lights a render uses, and what each view is called.
 
 A view is a (yaw, pitch, light) triple. Renderers take two params fields, ``views`` (camera
-(yaw, pitch) pairs in degrees) and ``lights`` (light directions in the camera frame), and render
-every camera under every light, camera-major: 15 cameras x 1 light = 15 views, 9 cameras x 9
-lights = the published 81 (FIELD.md section 2). The default is one frontal camera under one light.
+(yaw, pitch) pairs in degrees) and ``lights`` (light directions), and render every camera under
+every light, camera-major: 15 cameras x 1 light = 15 views, 9 cameras x 9 lights = the published
+81 (FIELD.md section 2). The default is one frontal camera under one light.
 
 Angles (RAS world, head at the origin): yaw turns the camera about the superior axis toward the
-subject's left for positive values; pitch raises it above the face for positive values. A light
-direction is given in the camera frame (image right, image up, toward the camera) so that every
-camera is lit the same way; light ``i`` is ``lights[i]``.
+subject's left for positive values; pitch raises it above the face for positive values.
+
+Lights are fixed to the head, like studio lights when the camera moves around a sitter: a light
+direction is given in the frame of the (0, 0) camera (its image right, image up, toward it), so
+``(-0.3, 0.35, 1.0)`` lights a frontal view from the upper left, and a camera turned 30 degrees
+sees the face lit from the front of the face rather than from behind it. (A light fixed to the
+camera lights the turned-away cheek at one yaw sign: dlib HOG then misses most faces at yaw -30.)
+Light ``i`` is ``lights[i]``.
 
 A view's id names its triple (``yaw+15_pitch-15_light0``), so one view's id, camera and image
 never depend on which other views were asked for.
@@ -60,7 +65,8 @@ def view_specs(plugin: str, views, lights) -> list[ViewSpec]:
                           f"pairs in degrees, got {views!r}. Fix: e.g. views = [[0, 0], [15, 0]]")
     if not dirs or any(len(d) != 3 or not np.all(np.isfinite(d)) or np.linalg.norm(d) < 1e-9 for d in dirs):
         raise PluginError(f"{plugin}: params.lights must be a non-empty list of non-zero [right, up, "
-                          f"toward-camera] directions, got {lights!r}. Fix: e.g. lights = [[-0.3, 0.35, 1.0]]")
+                          f"toward-camera] directions (of the frontal camera), got {lights!r}. Fix: e.g. "
+                          "lights = [[-0.3, 0.35, 1.0]]")
     specs = [ViewSpec(y, p, i, d) for (y, p), (i, d) in itertools.product(cams, enumerate(dirs))]
     ids = [s.view_id for s in specs]
     if len(set(ids)) != len(ids):
@@ -83,8 +89,8 @@ def camera_grid(yaws, pitches) -> tuple[tuple[float, float], ...]:
 
 
 def light_grid(azimuths, elevations) -> tuple[tuple[float, float, float], ...]:
-    """Light directions (camera frame) at ``azimuth`` degrees toward image right and ``elevation``
-    degrees toward image up from the camera axis (a value for a ``lights`` params field)."""
+    """Light directions at ``azimuth`` degrees toward the frontal image's right and ``elevation``
+    degrees toward its top from the frontal camera's axis (a value for a ``lights`` params field)."""
     out = []
     for az, el in itertools.product(azimuths, elevations):
         a, e = np.deg2rad(az), np.deg2rad(el)
@@ -121,6 +127,13 @@ def camera_axes(yaw: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.nd
     return direction, right, np.cross(right, direction)
 
 
+def head_frame(yaw: float = 0.0, pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World (image right, image up, toward the camera) of a camera: the frame lights are given in
+    for (0, 0)."""
+    direction, right, up = camera_axes(yaw, pitch)
+    return right, up, -direction
+
+
 @dataclass(frozen=True)
 class OrthoCamera:
     """Orthographic camera of a square ``size_px`` image at ``mm_per_px`` looking at ``center``.
@@ -144,6 +157,13 @@ class OrthoCamera:
         return cls(spec, direction, right, up, np.asarray(center, float), float(radius), int(size_px),
                    float(mm_per_px))
 
+    def light(self) -> np.ndarray:
+        """The view's light as a unit direction in this camera's frame (right, up, toward it)."""
+        right0, up0, toward0 = head_frame()
+        world = np.asarray(self.spec.light_dir, float) @ np.stack([right0, up0, toward0])
+        local = np.array([world @ self.right, world @ self.up, -(world @ self.direction)])
+        return local / np.linalg.norm(local)
+
     @property
     def origin(self) -> np.ndarray:
         half = (self.size_px - 1) / 2.0 * self.mm_per_px
@@ -166,6 +186,7 @@ class OrthoCamera:
         """A JSON-able description stored with the view: the triple, the frame and the scale."""
         s = self.spec
         return {"yaw": s.yaw, "pitch": s.pitch, "light": s.light, "light_dir": list(s.light_dir),
+                "light_in_view": self.light().round(6).tolist(),
                 "projection": "orthographic", "mm_per_px": self.mm_per_px, "size_px": self.size_px,
                 "direction": self.direction.round(6).tolist(), "right": self.right.round(6).tolist(),
                 "up": self.up.round(6).tolist(), "center_mm": self.center.round(3).tolist()}

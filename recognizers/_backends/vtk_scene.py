@@ -87,8 +87,9 @@ class Scene:
         self.renderer.SetBackground(0.0, 0.0, 0.0)
         self.renderer.AddVolume(actor)
         self.renderer.AutomaticLightCreationOff()
-        self.light = vtkLight()
-        self.light.SetLightTypeToCameraLight()
+        self.light = vtkLight()  # directional, fixed in the scene (the view grid's lights follow the head)
+        self.light.SetLightTypeToSceneLight()
+        self.light.PositionalOff()
         self.light.SetFocalPoint(0.0, 0.0, 0.0)
         self.renderer.AddLight(self.light)
         self.window = vtkRenderWindow()
@@ -97,7 +98,7 @@ class Scene:
         self.window.AddRenderer(self.renderer)
 
     def set_light(self, direction) -> None:
-        """A directional light from ``direction`` in the camera frame (right, up, toward camera)."""
+        """A directional light shining from world ``direction`` (toward the light)."""
         d = np.asarray(direction, float)
         self.light.SetPosition(*(d / np.linalg.norm(d)))
 
@@ -127,6 +128,16 @@ class Scene:
         self.renderer.ResetCameraClippingRange()
         return {"position": list(camera.GetPosition()), "focal_point": list(camera.GetFocalPoint()),
                 "view_up": list(camera.GetViewUp()), "dolly": params.dolly, "yaw": yaw, "pitch": pitch}
+
+    def seed_frame(self, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World (image right, image up, toward the camera) of the study's unturned camera: the
+        frame its lights are given in (``(0, 0, 1)`` is VTK's headlight)."""
+        self.seed_camera(params, 0.0, 0.0)
+        camera = self.renderer.GetActiveCamera()
+        toward = np.asarray(camera.GetPosition()) - np.asarray(camera.GetFocalPoint())
+        toward /= np.linalg.norm(toward)
+        up = np.asarray(camera.GetViewUp(), float)
+        return np.cross(up, toward), up, toward
 
     def snapshot(self) -> np.ndarray:
         """Render and return the window's pixels as (H, W, 3) uint8, top row first."""

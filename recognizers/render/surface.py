@@ -17,7 +17,7 @@ slower per view, kept as the reference.
 
 Projection is orthographic. Normals come from the gradient of the depth map, smoothed first by a
 Gaussian scaled to the voxel size (the stair-step texture of large voxels changes with pose and
-would swamp identity); shading is Lambert with a small ambient term and the view's light.
+would swamp identity); shading is Lambert with a small ambient term and the view's light (fixed to the head).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ METHODS = ("mesh", "raycast")
 class SurfaceParams:
     """Render settings (all recorded in results and cache keys).
 
-    ``views``: camera (yaw, pitch) pairs in degrees and ``lights``: light directions in the camera
-    frame (image right, image up, toward the camera); every camera is rendered under every light
-    (see recognizers._backends.views, which also builds the multiview and published grids).
+    ``views``: camera (yaw, pitch) pairs in degrees and ``lights``: light directions fixed to the
+    head, given in the frontal camera's frame (image right, image up, toward the camera); every
+    camera is rendered under every light (see recognizers._backends.views, which also builds the
+    multiview and published grids).
     ``mm_per_px``: fixed physical scale (0.7 mm: a head fills about half of a 512 px frame).
     ``ambient``: light added everywhere; ``color``: RGB albedo. ``method``: "mesh" or "raycast";
     ``mesh_mm``: voxels finer than this are averaged in blocks before the mesh is made (a
@@ -59,7 +60,7 @@ class SurfaceParams:
 
     threshold_hu: float = -400.0
     views: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
-    lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
+    lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
     method: str = "mesh"
     mesh_mm: float = 1.0
     size_px: int = 512
@@ -124,7 +125,8 @@ def normals(depth: np.ndarray, mm_per_px: float, sigma_mm: float) -> np.ndarray:
 
 
 def lambert(normal: np.ndarray, hit: np.ndarray, light, params: SurfaceParams) -> np.ndarray:
-    """RGB uint8 image: Lambert shading under ``light`` (camera frame) plus ambient; black off the head."""
+    """RGB uint8 image: Lambert shading under ``light`` (a direction in the normals' camera frame)
+    plus ambient; black off the head."""
     direction = np.asarray(light, dtype=float)
     direction = direction / np.linalg.norm(direction)
     intensity = params.ambient + (1.0 - params.ambient) * np.clip(normal[hit] @ direction, 0.0, 1.0)
@@ -177,7 +179,7 @@ class SurfaceRenderer:
                 shaded = {(spec.yaw, spec.pitch): (normals(depth, p.mm_per_px, sigma), np.isfinite(depth))}
             normal, hit = shaded[(spec.yaw, spec.pitch)]
             info = {**cam.as_dict(), "method": p.method}
-            views.append(View(spec.view_id, lambert(normal, hit, spec.light_dir, p), info))
+            views.append(View(spec.view_id, lambert(normal, hit, cam.light(), p), info))
         return views
 
     def _depth_function(self, volume: Volume, head: HeadMask, threshold: float):

@@ -7,15 +7,16 @@ interpolation, black background. Unlike `surface`, the head holder and pillow ar
 Cameras (``camera``):
 - "head" (default): framed like `surface`: parallel projection centred on the head component's
   bounding box (recognizers._backends.head), fixed ``mm_per_px``, the volume placed by its affine,
-  and the same view grid (``views`` x ``lights``, recognizers._backends.views; lights are camera
-  lights given in the camera frame). On the sample the study's camera frames the forehead (it
+  and the same view grid (``views`` x ``lights``, recognizers._backends.views: directional lights
+  fixed to the head, given in the frontal camera's frame). On the sample the study's camera frames the forehead (it
   resets to the volume's bounds and dollies x2 on volumes cropped to the head) and identifies no
   one; this camera shows the face.
 - "seed": the study's exact camera: at (0, 700, 290) looking at the origin with view-up +z, reset
   to the volume's bounds and dollied x2, direction cosines ignored (the voxel grid axis-aligned
   with the voxel sizes as spacing). A view's yaw and pitch turn that camera about the focal point
-  (VTK azimuth, elevation). :meth:`VtkVolumeParams.seed` gives the study's full settings (800 px,
-  one headlight-like light).
+  (VTK azimuth, elevation); lights are given in the unturned camera's frame.
+  :meth:`VtkVolumeParams.seed` gives the study's full settings (800 px, one light along the view
+  direction: VTK's default headlight).
 
 The volume-level work (VTK image, transfer functions, gradients in the mapper, head component) is
 done once per volume; each view re-renders the same scene with another camera and light.
@@ -38,7 +39,7 @@ from defacebench.contracts import Availability, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
 
 from recognizers._backends.head import HeadSeparation, head_component
-from recognizers._backends.views import OrthoCamera, view_specs
+from recognizers._backends.views import OrthoCamera, head_frame, view_specs
 from recognizers._backends.vtk_scene import Scene
 from recognizers._backends.weights import module_missing
 
@@ -65,7 +66,7 @@ class VtkVolumeParams:
 
     camera: str = "head"
     views: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
-    lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
+    lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
     size_px: int = 512
     mm_per_px: float = 0.7
     frame_threshold_hu: float = -400.0
@@ -133,13 +134,14 @@ class VtkVolumeRenderer:
         frame = self._frame(volume) if p.camera == "head" else None
         scene = Scene(volume, p, place_by_affine=frame is not None)
         try:
+            lit = np.stack(head_frame() if frame is not None else scene.seed_frame(p))  # lights' frame
             views = []
             for spec in self.specs:
                 if frame is None:
                     info = scene.seed_camera(p, spec.yaw, spec.pitch)
                 else:
                     info = scene.ortho_camera(OrthoCamera.looking_at(spec, *frame, p.size_px, p.mm_per_px))
-                scene.set_light(spec.light_dir)
+                scene.set_light(np.asarray(spec.light_dir, float) @ lit)
                 info.update(light=spec.light, light_dir=list(spec.light_dir), camera=p.camera, mapper=p.mapper)
                 views.append(View(spec.view_id, scene.snapshot(), info))
             return views
