@@ -33,7 +33,7 @@ def test_specs_are_camera_major_with_light_indices():
 
 def test_multiview_and_published_grids():
     """The lead's multiview grid: yaw -30..30 step 15 x pitch -15..15 step 15 = 15 cameras; the
-    published attack: 9 cameras x 9 lights = 81 views, every light from the camera's side."""
+    published attack: 9 cameras x 9 lights = 81 views, every light from the front and above."""
     grid = multiview_grid()
     assert len(grid) == 15 and (-30.0, -15.0) in grid and (30.0, 15.0) in grid and (0.0, 0.0) in grid
     assert angle_range(-30, 30, 15) == (-30.0, -15.0, 0.0, 15.0, 30.0)
@@ -41,7 +41,7 @@ def test_multiview_and_published_grids():
     views, lights = published_grid()
     specs = view_specs("t", views, lights)
     assert len(specs) == 81 and len({s.view_id for s in specs}) == 81
-    assert all(d[2] > 0 and d[1] >= 0 for d in lights)  # toward the camera, never from below
+    assert all(d[2] > 0 and d[1] > 0 for d in lights)  # from the front and above
     assert np.allclose(light_grid((0,), (0,))[0], (0, 0, 1))
 
 

@@ -106,9 +106,12 @@ def multiview_grid(yaw: tuple[float, float, float] = (-30.0, 30.0, 15.0),
 
 
 def published_grid() -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float, float], ...]]:
-    """(views, lights) of the published 81-render attack: 9 cameras (yaw -30/0/30 x pitch
-    -15/0/15) x 9 lights (azimuth -30/0/30 x elevation 0/20/40 degrees, never from below)."""
-    return camera_grid((-30.0, 0.0, 30.0), (-15.0, 0.0, 15.0)), light_grid((-30.0, 0.0, 30.0), (0.0, 20.0, 40.0))
+    """(views, lights) of an 81-render attack like the published one (FIELD.md section 2, whose
+    exact positions are not given): 9 cameras (yaw -30/0/30 x pitch -15/0/15) x 9 lights (azimuth
+    -20/0/20 x elevation 15/30/45 degrees). Lights at eye level (elevation 0) leave the face flat
+    or half dark: on the undefaced sample dlib HOG found 31-65 % of faces per such light, 79-98 %
+    per light of these (mean 90 %; worst view yaw -30, pitch -15 under the low right light: 16 %)."""
+    return camera_grid((-30.0, 0.0, 30.0), (-15.0, 0.0, 15.0)), light_grid((-20.0, 0.0, 20.0), (15.0, 30.0, 45.0))
 
 
 def camera_axes(yaw: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -58,15 +58,18 @@ print("ok", w.GetClassName())
 @dataclass(frozen=True)
 class VtkVolumeParams:
     """Render settings. ``camera``: "head" or "seed" (module docstring). ``views`` / ``lights``: the
-    view grid (as `surface`). ``size_px`` / ``mm_per_px``: image size and, for "head", its fixed
-    scale. ``frame_threshold_hu``, the separation fields and ``head_height_mm``: the head component
-    the "head" camera is centred on (as `surface`). ``camera_position`` / ``view_up`` / ``dolly``: the "seed" camera.
-    ``opacity`` / ``color``: the study's transfer functions. ``mapper``: "fixed_point" is VTK's CPU
-    ray caster (deterministic, no GPU needed), "smart" lets VTK choose (GPU where OpenGL allows)."""
+    view grid, as `surface`. The default light comes from the upper left: the study's material has
+    no ambient term and a light from the front leaves the face flat (control rank-1 on the sample
+    0.81 with (0, 0.35, 1), 1.00 with this one). ``size_px`` / ``mm_per_px``: image size and, for
+    "head", its fixed scale. ``frame_threshold_hu``, the separation fields and ``head_height_mm``:
+    the head component the "head" camera is centred on (as `surface`). ``camera_position`` /
+    ``view_up`` / ``dolly``: the "seed" camera. ``opacity`` / ``color``: the study's transfer
+    functions. ``mapper``: "fixed_point" is VTK's CPU ray caster (deterministic, no GPU needed),
+    "smart" lets VTK choose (GPU where OpenGL allows)."""
 
     camera: str = "head"
     views: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
-    lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
+    lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
     size_px: int = 512
     mm_per_px: float = 0.7
     frame_threshold_hu: float = -400.0
