@@ -169,9 +169,19 @@ def test_a_view_never_depends_on_the_other_views(cameras):
         assert np.array_equal(view.image, grid[view.view_id].image)
 
 
+def test_grid_order_does_not_change_a_view():
+    """Light-major triples (the engine's order) give the same images as camera-major pairs."""
+    lights = ((-1.0, 0.3, 1.0), (1.0, 0.3, 1.0))
+    pairs = SurfaceRenderer(SurfaceParams(views=((0, 0), (20, 0)), lights=lights, **SMALL)).render(head_volume())
+    triples = SurfaceRenderer(SurfaceParams(views=((0, 0, 0), (20, 0, 0), (0, 0, 1), (20, 0, 1)), lights=lights,
+                                            **SMALL)).render(head_volume())
+    assert [v.view_id for v in triples] == [pairs[i].view_id for i in (0, 2, 1, 3)]
+    assert all(np.array_equal(v.image, pairs[i].image) for v, i in zip(triples, (0, 2, 1, 3)))
+
+
 def test_lights_change_shading_not_geometry():
     """Two lights on one camera: the same silhouette; a light from image right brightens the right."""
-    p = SurfaceParams(lights=((-1.0, 0.0, 1.0), (1.0, 0.0, 1.0)), **SMALL)
+    p = SurfaceParams(views=((0, 0),), lights=((-1.0, 0.0, 1.0), (1.0, 0.0, 1.0)), **SMALL)
     left, right = SurfaceRenderer(p).render(head_volume())
     assert (left.view_id, right.view_id) == ("yaw+0_pitch+0_light0", "yaw+0_pitch+0_light1")
     fg = left.image.max(axis=2) > 0

@@ -31,6 +31,17 @@ def test_specs_are_camera_major_with_light_indices():
     assert specs[4].light_dir == (1.0, 0.0, 1.0)
 
 
+def test_triples_name_one_light_and_keep_their_order():
+    """The engine's grids are (yaw, pitch, light) triples, frontal first, light-major."""
+    lights = ((0, 0, 1), (1, 0, 1))
+    specs = view_specs("t", ((0, 0, 0), (15, 0, 0), (0, 0, 1), (15, 0, 1)), lights)
+    assert [s.view_id for s in specs] == ["yaw+0_pitch+0_light0", "yaw+15_pitch+0_light0",
+                                          "yaw+0_pitch+0_light1", "yaw+15_pitch+0_light1"]
+    assert specs[2].light_dir == (1.0, 0.0, 1.0)
+    assert [s.view_id for s in view_specs("t", SurfaceParams().views, SurfaceParams().lights)] == [
+        "yaw+0_pitch+0_light0"]
+
+
 def test_multiview_and_published_grids():
     """The lead's multiview grid: yaw -30..30 step 15 x pitch -15..15 step 15 = 15 cameras; the
     published attack: 9 cameras x 9 lights = 81 views, every light from the front and above."""
@@ -48,7 +59,7 @@ def test_multiview_and_published_grids():
 @pytest.mark.parametrize("views, lights, field", [
     ((), ((0, 0, 1),), "views"),
     (((0, float("nan")),), ((0, 0, 1),), "views"),
-    (((0, 0, 0),), ((0, 0, 1),), "views"),
+    (((0, 0, 1),), ((0, 0, 1),), "views"),  # light 1 of one light
     (((0, 0),), (), "lights"),
     (((0, 0),), ((0, 0, 0),), "lights"),
     (((0, 0), (0.0, -0.0)), ((0, 0, 1),), "views"),  # the same camera twice

@@ -38,7 +38,7 @@ def _fg(image: np.ndarray) -> np.ndarray:
 
 def test_defaults_frame_the_head_and_seed_keeps_the_study_settings():
     p, seed = VtkVolumeParams(), VtkVolumeParams.seed()
-    assert p.camera == "head" and p.views == ((0.0, 0.0),) and p.size_px == 512 and p.mm_per_px == 0.7
+    assert p.camera == "head" and p.views == ((0.0, 0.0, 0),) and p.size_px == 512 and p.mm_per_px == 0.7
     assert seed.camera == "seed" and seed.size_px == 800 and seed.camera_position == (0.0, 700.0, 290.0)
     assert seed.dolly == 2.0 and seed.lights == ((0.0, 0.0, 1.0),)
     assert dict((hu, a) for hu, a in p.opacity)[0] == 0.2 and p.color[0] == (-3024, 0, 0, 0)
@@ -77,7 +77,7 @@ def test_a_view_does_not_depend_on_the_other_views(renderer):
 
 def test_lights_are_camera_lights(renderer):
     """A light from image right brightens the right half; geometry stays."""
-    left, right = _render(lights=((-1.0, 0.0, 1.0), (1.0, 0.0, 1.0)), **SMALL)
+    left, right = _render(views=((0, 0),), lights=((-1.0, 0.0, 1.0), (1.0, 0.0, 1.0)), **SMALL)
     fg = _fg(left.image) & _fg(right.image)
     cols = np.flatnonzero(fg.any(axis=0))
     half = np.zeros_like(fg)

@@ -1,9 +1,10 @@
 """The renderers' view grid: which cameras and lights a render uses, and what each view is called.
 
-A view is a (yaw, pitch, light) triple. Renderers take two params fields, ``views`` (camera
-(yaw, pitch) pairs in degrees) and ``lights`` (light directions), and render every camera under
-every light, camera-major: 15 cameras x 1 light = 15 views, 9 cameras x 9 lights = the published
-81 (FIELD.md section 2). The default is one frontal camera under one light.
+A view is a (yaw, pitch, light) triple. Renderers take two params fields, ``views`` and ``lights``
+(light directions). A ``views`` entry is a (yaw, pitch, light index) triple in degrees (as the
+engine's view grids are) or a (yaw, pitch) pair, which means that camera under every light:
+15 cameras x 1 light = 15 views, 9 cameras x 9 lights = the published 81 (FIELD.md section 2).
+The default is one frontal camera under light 0.
 
 Angles (RAS world, head at the origin): yaw turns the camera about the superior axis toward the
 subject's left for positive values; pitch raises it above the face for positive values.
@@ -54,24 +55,30 @@ def view_id(yaw: float, pitch: float, light: int = 0) -> str:
 
 
 def view_specs(plugin: str, views, lights) -> list[ViewSpec]:
-    """Every camera of ``views`` under every light of ``lights`` (camera-major), validated.
+    """The views asked for, in order, validated: a ``(yaw, pitch)`` entry is that camera under every
+    light of ``lights``; a ``(yaw, pitch, i)`` entry is that camera under ``lights[i]`` only (the
+    engine's view grids are such triples).
 
     Raises PluginError naming the plugin and the bad field (TOML params arrive unchecked).
     """
-    cams = [tuple(float(a) for a in v) for v in views]
     dirs = [tuple(float(a) for a in light) for light in lights]
-    if not cams or any(len(c) != 2 or not np.all(np.isfinite(c)) for c in cams):
-        raise PluginError(f"{plugin}: params.views must be a non-empty list of finite [yaw, pitch] "
-                          f"pairs in degrees, got {views!r}. Fix: e.g. views = [[0, 0], [15, 0]]")
     if not dirs or any(len(d) != 3 or not np.all(np.isfinite(d)) or np.linalg.norm(d) < 1e-9 for d in dirs):
         raise PluginError(f"{plugin}: params.lights must be a non-empty list of non-zero [right, up, "
                           f"toward-camera] directions (of the frontal camera), got {lights!r}. Fix: e.g. "
                           "lights = [[-0.3, 0.35, 1.0]]")
-    specs = [ViewSpec(y, p, i, d) for (y, p), (i, d) in itertools.product(cams, enumerate(dirs))]
+    specs = []
+    for v in views:
+        v = tuple(float(a) for a in v)
+        if len(v) not in (2, 3) or not np.all(np.isfinite(v)) or (len(v) == 3 and v[2] not in range(len(dirs))):
+            raise PluginError(f"{plugin}: params.views entries must be finite [yaw, pitch] pairs (every light) "
+                              f"or [yaw, pitch, light] triples with light < {len(dirs)} (the number of "
+                              f"params.lights), got {v!r}. Fix: e.g. views = [[0, 0], [15, 0]] or add lights")
+        chosen = range(len(dirs)) if len(v) == 2 else (int(v[2]),)
+        specs += [ViewSpec(v[0], v[1], i, dirs[i]) for i in chosen]
     ids = [s.view_id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise PluginError(f"{plugin}: params.views repeats a camera ({sorted(ids)}). Fix: list each "
-                          "(yaw, pitch) once")
+    if not specs or len(set(ids)) != len(ids):
+        raise PluginError(f"{plugin}: params.views must name each view once and at least one, got "
+                          f"{sorted(ids)}. Fix: list each (yaw, pitch[, light]) once")
     return specs
 
 

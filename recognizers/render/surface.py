@@ -41,10 +41,10 @@ METHODS = ("mesh", "raycast")
 class SurfaceParams:
     """Render settings (all recorded in results and cache keys).
 
-    ``views``: camera (yaw, pitch) pairs in degrees and ``lights``: light directions fixed to the
-    head, given in the frontal camera's frame (image right, image up, toward the camera); every
-    camera is rendered under every light (see recognizers._backends.views, which also builds the
-    multiview and published grids).
+    ``views``: (yaw, pitch, light index) triples in degrees, or (yaw, pitch) pairs meaning that
+    camera under every light; ``lights``: light directions fixed to the head, given in the frontal
+    camera's frame (image right, image up, toward the camera); see recognizers._backends.views,
+    which also builds the multiview and published grids.
     ``mm_per_px``: fixed physical scale (0.7 mm: a head fills about half of a 512 px frame).
     ``ambient``: light added everywhere; ``color``: RGB albedo. ``method``: "mesh" or "raycast";
     ``mesh_mm``: voxels finer than this are averaged in blocks before the mesh is made (a
@@ -59,7 +59,7 @@ class SurfaceParams:
     """
 
     threshold_hu: float = -400.0
-    views: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+    views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
     lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
     method: str = "mesh"
     mesh_mm: float = 1.0
@@ -172,11 +172,11 @@ class SurfaceRenderer:
         center, radius = head.bounds(self.params.head_height_mm)
         sigma = smoothing_sigma_mm(p, max(volume.zooms))
         views, shaded = [], {}
-        for spec in self.specs:  # camera-major: each camera's depth and normals are made once
+        for spec in self.specs:  # each camera's depth and normals are made once, for all its lights
             cam = OrthoCamera.looking_at(spec, center, radius, p.size_px, p.mm_per_px)
             if (spec.yaw, spec.pitch) not in shaded:
                 depth = depth_of(cam)
-                shaded = {(spec.yaw, spec.pitch): (normals(depth, p.mm_per_px, sigma), np.isfinite(depth))}
+                shaded[(spec.yaw, spec.pitch)] = (normals(depth, p.mm_per_px, sigma), np.isfinite(depth))
             normal, hit = shaded[(spec.yaw, spec.pitch)]
             info = {**cam.as_dict(), "method": p.method}
             views.append(View(spec.view_id, lambert(normal, hit, cam.light(), p), info))

@@ -68,7 +68,7 @@ class VtkVolumeParams:
     "smart" lets VTK choose (GPU where OpenGL allows)."""
 
     camera: str = "head"
-    views: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+    views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
     lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
     size_px: int = 512
     mm_per_px: float = 0.7
