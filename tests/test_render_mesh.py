@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
-from test_attacker_data import head_volume
 
 from defacebench.contracts import Volume
 from recognizers._backends.head import HeadSeparation, block_any, block_repeat, head_component
@@ -20,6 +19,15 @@ from recognizers.render import _raycast
 from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 
 SMALL = dict(size_px=192, mm_per_px=1.6)  # the whole head at a fraction of the cost
+
+
+@lru_cache(maxsize=1)
+def head_volume() -> Volume:
+    """The synthetic CT head of the attacker tests (pydeface's template in HU, 2 mm voxels)."""
+    from defacebench.data.sample_face import base_head
+
+    base = base_head(2.0)
+    return Volume(base.hu.astype(np.float32), base.affine)
 
 
 def _frontal(n=32, s=1.0, center=(0.0, 0.0, 0.0), radius=50.0) -> OrthoCamera:

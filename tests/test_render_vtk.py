@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from test_attacker_data import head_volume
 
 from defacebench.contracts import Volume
 from defacebench.errors import PluginError
@@ -15,6 +14,15 @@ from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 from recognizers.render.vtk_volume import EGL_PACKAGES, VtkVolumeParams, VtkVolumeRenderer
 
 SMALL = dict(size_px=160, mm_per_px=2.0)
+
+
+@lru_cache(maxsize=1)
+def head_volume() -> Volume:
+    """The synthetic CT head of the attacker tests (pydeface's template in HU, 2 mm voxels)."""
+    from defacebench.data.sample_face import base_head
+
+    base = base_head(2.0)
+    return Volume(base.hu.astype(np.float32), base.affine)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ then a z-buffer per view) against 15 single-view renders by the ray caster (the 
 repeats the volume-level work for every view, as the pipeline did when it asked for one view at a
 time). Target (issue 12): 15 new views cost at most 3x one old view, i.e. a ratio <= 0.2.
 
-Run with ``pytest bench/test_perf_render.py --benchmark-enable --run-slow``. The benchmark table
+Run with ``pytest tests/perf/test_perf_render.py --benchmark-enable --run-slow``. The benchmark table
 holds the new path's wall time; each test's ``extra_info`` and printout hold both paths' medians
 (wall and CPU seconds) and their ratio. CPU time is what the assertion uses: the machine is
 shared, and wall time on it moves with other people's load.
