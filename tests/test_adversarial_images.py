@@ -63,8 +63,7 @@ def test_the_cap_is_a_parameter_and_pils_own_bomb_error_is_named_too(tmp_path, b
         read_image(bomb, ImageLimits(max_pixels=10**10))
 
 
-def test_identify_skips_the_bomb_with_one_line_and_scores_the_others(tmp_path, bomb, capsys):
-    from test_attacker_data import renders
+def test_identify_skips_the_bomb_with_one_line_and_scores_the_others(tmp_path, bomb, capsys, renders):
 
     gallery, probe = tmp_path / "gallery", tmp_path / "probe"
     gallery.mkdir()

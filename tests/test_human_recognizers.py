@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_attacker_data import hog_faces, renders
 
 from defacebench.contracts import Face
 from defacebench.errors import PluginUnavailableError
@@ -28,25 +27,25 @@ def _ready(rec):
     return rec
 
 
-def _mtcnn_items(scale=(1.0, 1.0, 1.0)):
+def _mtcnn_items(renders, scale=(1.0, 1.0, 1.0)):
     det = Mtcnn()
     if not det.available().ok:
         pytest.skip(det.available().reason)
     return [(img, det.detect(img)[0]) for img in renders(scale)]
 
 
-def _hog_items(scale=(1.0, 1.0, 1.0)):
+def _hog_items(renders, hog_faces, scale=(1.0, 1.0, 1.0)):
     return list(zip(renders(scale), hog_faces(scale)))
 
 
 @pytest.mark.parametrize("cls", RECOGNIZERS, ids=lambda c: c.name)
 @pytest.mark.parametrize("source", ["mtcnn", "dlib_hog"])
-def test_embeds_once_per_item_and_separates_identities(cls, source):
+def test_embeds_once_per_item_and_separates_identities(cls, source, renders, hog_faces):
     """(n, dim) finite rows and a NaN row for a missing face; n_embedded counts faces; for every view
     the same head with pixel noise is nearer (cosine) than another head under the same view."""
     rec = _ready(cls())
-    items = _mtcnn_items() if source == "mtcnn" else _hog_items()
-    other = _mtcnn_items(OTHER) if source == "mtcnn" else _hog_items(OTHER)
+    items = _mtcnn_items(renders) if source == "mtcnn" else _hog_items(renders, hog_faces)
+    other = _mtcnn_items(renders, OTHER) if source == "mtcnn" else _hog_items(renders, hog_faces, OTHER)
     rng = np.random.default_rng(0)
     noisy = [(np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8), f) for img, f in items]
     a = rec.embed(items + [(items[0][0], None)])
@@ -61,13 +60,13 @@ def test_embeds_once_per_item_and_separates_identities(cls, source):
     assert np.all(same < diff), (same, diff)
 
 
-def test_mobileface_aligns_on_face5_landmarks_else_on_dlib_eyes():
+def test_mobileface_aligns_on_face5_landmarks_else_on_dlib_eyes(renders, hog_faces):
     """face5 landmarks (mtcnn) are used as given; a face without them, or with landmarks of another
     scheme (dlib_hog's eye corners), is aligned on the eye centres of dlib's 5-point predictor."""
     from recognizers._backends import dlib_models
 
     rec = _ready(Mobileface())
-    image, face = _mtcnn_items()[0]
+    image, face = _mtcnn_items(renders)[0]
     hog = hog_faces()[0]
     chips = rec.inputs([(image, face), (image, Face(box=face.box)), (image, hog)])
     assert chips.shape == (3, 112, 112, 3)

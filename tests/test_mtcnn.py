@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_attacker_data import hog_faces, renders
 
 from defacebench.errors import PluginUnavailableError
 from recognizers._backends import mtcnn_cascade as mc
@@ -79,7 +78,7 @@ def test_square_keeps_centre_and_longer_side(raw):
     assert np.allclose(mc.regress(b[:, :4], np.zeros((len(b), 4))), b[:, :4])
 
 
-def test_faces_and_landmarks_on_renders():
+def test_faces_and_landmarks_on_renders(renders, hog_faces):
     """Every view of the synthetic head: one face overlapping dlib's, five landmarks in the face5
     order (eyes left to right, above the nose, above the mouth corners), inside the box."""
     for image, hog in zip(renders(), hog_faces()):
@@ -102,7 +101,7 @@ def test_no_face_on_blank_or_noise():
     assert DETECTOR.detect(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)) == []
 
 
-def test_detection_is_deterministic_and_gray_input_works():
+def test_detection_is_deterministic_and_gray_input_works(renders):
     image = renders()[0]
     a, b = DETECTOR.detect(image), DETECTOR.detect(image.copy())
     assert [f.box for f in a] == [f.box for f in b]
@@ -110,7 +109,7 @@ def test_detection_is_deterministic_and_gray_input_works():
     assert DETECTOR.detect(gray), "a gray render is converted to RGB and detected"
 
 
-def test_missing_weights_make_it_unavailable(tmp_path, monkeypatch):
+def test_missing_weights_make_it_unavailable(tmp_path, monkeypatch, renders):
     """Without the wheel's files the reason names the file and the pip command; detect refuses."""
     monkeypatch.setattr(mtcnn_nets, "weights_dir", lambda: tmp_path)
     avail = Mtcnn().available()

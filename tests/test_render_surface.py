@@ -29,13 +29,16 @@ def test_frontal_render_is_framed_on_the_head(renders):
 
 
 def test_view_ids_and_camera_conventions(head_volume):
-    """frontal looks from anterior (-y direction), up is superior, image right is the subject's left."""
-    assert view_id(0, 0) == "frontal" and view_id(20, -10) == "yaw+20_pitch-10"
+    """frontal looks from anterior (-y direction), up is superior, image right is the subject's left;
+    the camera record names the view's triple and its scale."""
+    assert view_id(0, 0) == "yaw+0_pitch+0_light0" and view_id(20, -10, 2) == "yaw+20_pitch-10_light2"
     direction, right, up = camera_axes(0, 0)
     assert np.allclose(direction, [0, -1, 0]) and np.allclose(up, [0, 0, 1]) and np.allclose(right, [-1, 0, 0])
     views = SurfaceRenderer(SurfaceParams(views=((0, 0), (20, -10)), size_px=128)).render(head_volume())
-    assert [v.view_id for v in views] == ["frontal", "yaw+20_pitch-10"]
-    assert views[1].camera["yaw"] == 20 and views[1].camera["pitch"] == -10
+    assert [v.view_id for v in views] == ["yaw+0_pitch+0_light0", "yaw+20_pitch-10_light0"]
+    cam = views[1].camera
+    assert (cam["yaw"], cam["pitch"], cam["light"], cam["mm_per_px"]) == (20, -10, 0, 0.7)
+    assert cam["method"] == "mesh" and len(cam["light_dir"]) == 3
 
 
 def test_render_uses_the_affine_not_the_array_order(head_volume):
@@ -56,7 +59,7 @@ def test_back_view_differs_from_frontal(head_volume):
     """Turning the camera 180 degrees shows the back of the head, not a mirror of the face."""
     front = _render(head_volume(), size_px=256, mm_per_px=1.4)
     back = SurfaceRenderer(SurfaceParams(views=((180, 0),), size_px=256, mm_per_px=1.4)).render(head_volume())[0]
-    assert back.view_id == "yaw+180_pitch+0"
+    assert back.view_id == "yaw+180_pitch+0_light0"
     assert np.mean(np.abs(back.image.astype(int) - front[:, ::-1].astype(int))) > 5.0
 
 
@@ -97,7 +100,7 @@ def test_small_oblique_volume_and_empty_volume():
     image = _render(Volume(data, affine), size_px=128, mm_per_px=1.5)
     assert 0.1 < _foreground(image).mean() < 0.4
     empty = SurfaceRenderer(SurfaceParams(size_px=64)).render(Volume(np.full(shape, -1000, np.float32), affine))
-    assert empty[0].view_id == "frontal" and empty[0].image.shape == (64, 64, 3) and empty[0].image.max() == 0
+    assert empty[0].view_id == "yaw+0_pitch+0_light0" and empty[0].image.shape == (64, 64, 3) and empty[0].image.max() == 0
 
 
 def test_threshold_is_respected(head_volume):

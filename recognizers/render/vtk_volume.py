@@ -1,11 +1,25 @@
-"""`vtk_volume` renderer: the seed study's VTK ray-cast volume render, offscreen, for comparison.
+"""`vtk_volume` renderer: the seed study's VTK ray-cast volume render, offscreen, framed on the head.
 
-Transfer functions and camera as in FIELD.md 1.4: opacity and colour as functions of HU, shading
-on, linear interpolation, 800 x 800, black background; camera at (0, 700, 290) looking at the
-origin with view-up +z, then reset to the volume's bounds and dollied x2. Like the study, the
-direction cosines are ignored (the voxel grid is placed axis-aligned with the voxel sizes as
-spacing); on defacebench's canonical RAS volumes that puts the face toward +y, where the camera is.
-Unlike `surface`, the head holder and pillow are rendered too (the study's renders showed them).
+Transfer functions as in FIELD.md 1.4: opacity and colour as functions of HU, shading on, linear
+interpolation, black background. Unlike `surface`, the head holder and pillow are rendered too
+(the study's renders showed them).
+
+Cameras (``camera``):
+- "head" (default): framed like `surface`: parallel projection centred on the head component's
+  bounding box (recognizers._backends.head), fixed ``mm_per_px``, the volume placed by its affine,
+  and the same view grid (``views`` x ``lights``, recognizers._backends.views: directional lights
+  fixed to the head, given in the frontal camera's frame). On the sample the study's camera frames the forehead (it
+  resets to the volume's bounds and dollies x2 on volumes cropped to the head) and identifies no
+  one; this camera shows the face.
+- "seed": the study's exact camera: at (0, 700, 290) looking at the origin with view-up +z, reset
+  to the volume's bounds and dollied x2, direction cosines ignored (the voxel grid axis-aligned
+  with the voxel sizes as spacing). A view's yaw and pitch turn that camera about the focal point
+  (VTK azimuth, elevation); lights are given in the unturned camera's frame.
+  :meth:`VtkVolumeParams.seed` gives the study's full settings (800 px, one light along the view
+  direction: VTK's default headlight).
+
+The volume-level work (VTK image, transfer functions, gradients in the mapper, head component) is
+done once per volume; each view re-renders the same scene with another camera and light.
 
 Offscreen rendering needs an OpenGL context without a display: VTK 9 wheels use EGL with Debian's
 Mesa packages (libegl1, libegl-mesa0, libgl1-mesa-dri). Whether a context opens is probed once per
@@ -16,17 +30,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
 from defacebench.contracts import Availability, View, Volume
-from defacebench.errors import PluginUnavailableError
+from defacebench.errors import PluginError, PluginUnavailableError
 
+from recognizers._backends.head import HeadSeparation, head_component
+from recognizers._backends.views import OrthoCamera, head_frame, view_specs
+from recognizers._backends.vtk_scene import Scene
 from recognizers._backends.weights import module_missing
 
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
+CAMERAS = ("head", "seed")
 
 _PROBE = """
 from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkRenderer
@@ -39,10 +57,27 @@ print("ok", w.GetClassName())
 
 @dataclass(frozen=True)
 class VtkVolumeParams:
-    """The seed study's settings; ``mapper`` "fixed_point" is VTK's CPU ray caster (deterministic,
-    no GPU needed), "smart" lets VTK choose (GPU ray casting where OpenGL allows)."""
+    """Render settings. ``camera``: "head" or "seed" (module docstring). ``views`` / ``lights``: the
+    view grid, as `surface`. The default light comes from the upper left: the study's material has
+    no ambient term and a light from the front leaves the face flat (control rank-1 on the sample
+    0.81 with (0, 0.35, 1), 1.00 with this one). ``size_px`` / ``mm_per_px``: image size and, for
+    "head", its fixed scale. ``frame_threshold_hu``, the separation fields and ``head_height_mm``:
+    the head component the "head" camera is centred on (as `surface`). ``camera_position`` /
+    ``view_up`` / ``dolly``: the "seed" camera. ``opacity`` / ``color``: the study's transfer
+    functions. ``mapper``: "fixed_point" is VTK's CPU ray caster (deterministic, no GPU needed),
+    "smart" lets VTK choose (GPU where OpenGL allows)."""
 
-    size_px: int = 800
+    camera: str = "head"
+    views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
+    lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
+    size_px: int = 512
+    mm_per_px: float = 0.7
+    frame_threshold_hu: float = -400.0
+    coarse_mm: float = 2.0
+    detach_mm: float = 12.0
+    regrow_mm: float = 30.0
+    regrow_fraction: float = 0.95
+    head_height_mm: float = 240.0
     camera_position: tuple[float, float, float] = (0.0, 700.0, 290.0)
     view_up: tuple[float, float, float] = (0.0, 0.0, 1.0)
     dolly: float = 2.0
@@ -52,6 +87,12 @@ class VtkVolumeParams:
         (-3024, 0, 0, 0), (-1000, .5, .5, .5), (-500, .8, .6, .4), (0, .9, .7, .6), (300, .95, .8, .7),
         (500, 1, .8, .8), (1000, .9, .9, 1), (3071, 1, 1, 1))
     mapper: str = "fixed_point"
+
+    @classmethod
+    def seed(cls, **changes) -> "VtkVolumeParams":
+        """The study's settings: its camera, 800 x 800 pixels, one light along the view direction
+        (what VTK's default headlight does)."""
+        return replace(cls(camera="seed", size_px=800, lights=((0.0, 0.0, 1.0),)), **changes)
 
 
 @lru_cache(maxsize=1)
@@ -68,74 +109,18 @@ def _probe_offscreen() -> Availability:
     return Availability.yes()
 
 
-def _image_data(volume: Volume):
-    """vtkImageData of the HU grid: axis-aligned, spacing = voxel sizes (direction cosines ignored)."""
-    from vtkmodules.util import numpy_support
-    from vtkmodules.vtkCommonDataModel import vtkImageData
-
-    data = np.asarray(volume.data, dtype=np.float32)
-    image = vtkImageData()
-    image.SetDimensions(*data.shape)
-    image.SetSpacing(*volume.zooms)
-    image.SetOrigin(0.0, 0.0, 0.0)
-    flat = np.ascontiguousarray(data.transpose(2, 1, 0)).ravel()  # VTK: x varies fastest
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
-    return image
-
-
-def _volume_actor(image, params: VtkVolumeParams):
-    """The vtkVolume with the study's transfer functions, shading and linear interpolation."""
-    from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
-    from vtkmodules.vtkRenderingCore import vtkColorTransferFunction, vtkVolume, vtkVolumeProperty
-    from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
-    import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401  (registers the OpenGL volume mappers)
-
-    if params.mapper == "smart":
-        from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
-        mapper = vtkSmartVolumeMapper()
-    else:
-        mapper = vtkFixedPointVolumeRayCastMapper()
-    mapper.SetInputData(image)
-    opacity, color = vtkPiecewiseFunction(), vtkColorTransferFunction()
-    for hu, a in params.opacity:
-        opacity.AddPoint(hu, a)
-    for hu, r, g, b in params.color:
-        color.AddRGBPoint(hu, r, g, b)
-    prop = vtkVolumeProperty()
-    prop.SetColor(color)
-    prop.SetScalarOpacity(opacity)
-    prop.ShadeOn()
-    prop.SetInterpolationTypeToLinear()
-    actor = vtkVolume()
-    actor.SetMapper(mapper)
-    actor.SetProperty(prop)
-    return actor
-
-
-def _snapshot(window) -> np.ndarray:
-    """The render window's pixels as (H, W, 3) uint8, top row first."""
-    from vtkmodules.util import numpy_support
-    from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
-
-    grab = vtkWindowToImageFilter()
-    grab.SetInput(window)
-    grab.SetInputBufferTypeToRGB()
-    grab.ReadFrontBufferOff()
-    grab.Update()
-    out = grab.GetOutput()
-    w, h, _ = out.GetDimensions()
-    pixels = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, -1)[:, :, :3]
-    return np.ascontiguousarray(pixels[::-1])
-
-
 class VtkVolumeRenderer:
-    """The seed study's VTK volume render (see module docstring); one "frontal" view."""
+    """The seed study's VTK volume render (see module docstring); one View per (camera, light)."""
 
     name = "vtk_volume"
-    version = "1"
+    version = "2"
 
     def __init__(self, params: VtkVolumeParams | None = None) -> None:
         self.params = params if params is not None else VtkVolumeParams()
+        if self.params.camera not in CAMERAS:
+            raise PluginError(f"vtk_volume: params.camera must be one of {CAMERAS}, got "
+                              f"{self.params.camera!r}. Fix: camera = \"head\" (or \"seed\" for the study's)")
+        self.specs = view_specs(self.name, self.params.views, self.params.lights)
 
     def available(self) -> Availability:
         """Needs vtk and an offscreen OpenGL context (EGL + Mesa)."""
@@ -144,31 +129,35 @@ class VtkVolumeRenderer:
         return _probe_offscreen()
 
     def render(self, volume: Volume) -> list[View]:
-        """Render the study's single view (camera from anterior-superior)."""
+        """Render every view of the grid; the scene is built once per volume."""
         avail = self.available()
         if not avail.ok:
             raise PluginUnavailableError(avail.reason)
-        from vtkmodules.vtkRenderingCore import vtkRenderer, vtkRenderWindow
-        import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
-
         p = self.params
-        renderer = vtkRenderer()
-        renderer.SetBackground(0.0, 0.0, 0.0)
-        renderer.AddVolume(_volume_actor(_image_data(volume), p))
-        camera = renderer.GetActiveCamera()
-        camera.SetPosition(*p.camera_position)
-        camera.SetFocalPoint(0.0, 0.0, 0.0)
-        camera.SetViewUp(*p.view_up)
-        renderer.ResetCamera()
-        camera.Dolly(p.dolly)
-        renderer.ResetCameraClippingRange()
-        window = vtkRenderWindow()
-        window.SetOffScreenRendering(1)
-        window.SetSize(p.size_px, p.size_px)
-        window.AddRenderer(renderer)
-        window.Render()
-        image = _snapshot(window)
-        window.Finalize()
-        info = {"position": list(camera.GetPosition()), "focal_point": list(camera.GetFocalPoint()),
-                "view_up": list(camera.GetViewUp()), "dolly": p.dolly, "mapper": p.mapper}
-        return [View("frontal", image, info)]
+        frame = self._frame(volume) if p.camera == "head" else None
+        scene = Scene(volume, p, place_by_affine=frame is not None)
+        try:
+            lit = np.stack(head_frame() if frame is not None else scene.seed_frame(p))  # lights' frame
+            views = []
+            for spec in self.specs:
+                if frame is None:
+                    info = scene.seed_camera(p, spec.yaw, spec.pitch)
+                else:
+                    info = scene.ortho_camera(OrthoCamera.looking_at(spec, *frame, p.size_px, p.mm_per_px))
+                scene.set_light(np.asarray(spec.light_dir, float) @ lit)
+                info.update(light=spec.light, light_dir=list(spec.light_dir), camera=p.camera, mapper=p.mapper)
+                views.append(View(spec.view_id, scene.snapshot(), info))
+            return views
+        finally:
+            scene.close()
+
+    def _frame(self, volume: Volume) -> tuple[np.ndarray, float]:
+        """Centre and radius the "head" camera is placed on: the head component's bounding box (the
+        volume's own box when nothing is above the threshold, e.g. the head was removed)."""
+        p = self.params
+        head = head_component(volume, p.frame_threshold_hu, HeadSeparation.of(p))
+        if head is not None:
+            return head.bounds(p.head_height_mm)
+        corners = np.array(np.meshgrid(*[[0, n - 1] for n in volume.data.shape])).reshape(3, -1).T
+        world = corners @ volume.affine[:3, :3].T + volume.affine[:3, 3]
+        return (world.min(axis=0) + world.max(axis=0)) / 2.0, float(np.linalg.norm(np.ptp(world, axis=0)) / 2.0)

@@ -1,0 +1,149 @@
+"""The head's connected component: what a renderer shows and frames, without holder, pillow or table.
+
+Shared by the renderers: ``surface`` renders only this component and both ``surface`` and
+``vtk_volume`` centre their camera on its bounding box. The work is done once per volume on a
+coarse grid (``coarse_mm``): a coarse voxel is "in" when any of its voxels is above the threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from defacebench.contracts import Volume
+
+
+@dataclass(frozen=True)
+class HeadSeparation:
+    """How the head is told apart from objects touching it (see :func:`largest_detached`).
+
+    ``coarse_mm``: grid of the component analysis; ``detach_mm``: contacts thinner than twice this
+    are cut; ``regrow_mm`` / ``regrow_fraction``: parts cut off (nose, ears) are kept when this
+    fraction of them lies within ``regrow_mm`` of the head's core.
+    """
+
+    coarse_mm: float = 2.0
+    detach_mm: float = 12.0
+    regrow_mm: float = 30.0
+    regrow_fraction: float = 0.95
+
+    @classmethod
+    def of(cls, params) -> "HeadSeparation":
+        """The separation settings of a renderer's params (fields of the same names)."""
+        return cls(params.coarse_mm, params.detach_mm, params.regrow_mm, params.regrow_fraction)
+
+
+@dataclass(frozen=True)
+class HeadMask:
+    """Coarse boolean mask of the head component; ``affine`` maps its voxel centres to world mm;
+    ``factors`` is the block size in voxels of the volume per coarse voxel."""
+
+    mask: np.ndarray
+    affine: np.ndarray
+    factors: tuple[int, int, int]
+
+    def bounds(self, head_height_mm: float = float("inf")) -> tuple[np.ndarray, float]:
+        """Centre (RAS mm) and half-diagonal radius (mm) of the head's bounding box.
+
+        Only the top ``head_height_mm`` of the component (along superior, +z) counts, so a scan that
+        also holds the neck and shoulders is framed on the head. The box is that of the coarse
+        voxels' centres in world coordinates; the radius has two coarse voxels of margin.
+        """
+        idx = np.argwhere(self.mask)
+        world = idx @ self.affine[:3, :3].T + self.affine[:3, 3]
+        world = world[world[:, 2] >= world[:, 2].max() - head_height_mm]
+        step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
+        lo, hi = world.min(axis=0), world.max(axis=0)
+        return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
+
+
+def block_any(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Block-wise logical OR of a boolean volume by integer ``factors`` per axis (last block partial).
+
+    A reshape to (blocks, factor) per axis and ``any`` over the factor is ~8x faster than
+    ``logical_or.reduceat`` on a 512 x 512 x 300 volume; the partial block is reduced on its own
+    rather than padded (a pad copies the whole volume).
+    """
+    out = mask
+    for axis, f in enumerate(factors):
+        if f <= 1:
+            continue
+        n, head = out.shape[axis], (slice(None),) * axis
+        whole = (n // f) * f
+        parts = [out[head + (slice(0, whole),)].reshape(out.shape[:axis] + (n // f, f) + out.shape[axis + 1:])
+                 .any(axis=axis + 1)]
+        if whole < n:  # the last, partial block
+            parts.append(out[head + (slice(whole, n),)].any(axis=axis, keepdims=True))
+        out = np.concatenate(parts, axis=axis) if len(parts) > 1 else parts[0]
+    return out
+
+
+def block_repeat(mask: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`block_any`'s grid: each coarse voxel repeated ``factors`` times per
+    axis, cropped to ``shape``."""
+    out = mask
+    for axis, f in enumerate(factors):
+        if f > 1:
+            out = np.repeat(out, f, axis=axis)
+    return out[tuple(slice(0, n) for n in shape)]
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 6-connected component of a boolean volume (None when it is empty)."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)
+    if n == 0:
+        return None
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == int(np.argmax(sizes))
+
+
+def largest_detached(coarse: np.ndarray, spacing: np.ndarray, sep: HeadSeparation) -> np.ndarray | None:
+    """The head: the largest component once contacts are cut, plus the small parts near it.
+
+    A head holder or table touching the scalp joins the head's component. Keeping only voxels
+    deeper than ``detach_mm`` inside the mask (Euclidean distance transform) removes anything
+    thinner than 2 x ``detach_mm`` and cuts such contacts; the largest remaining component, grown
+    back by ``detach_mm`` inside the mask, is the opened head. What the opening removed splits into
+    components: nose, ears and other thin parts of the head lie (almost) entirely within
+    ``regrow_mm`` of the opened head and are kept; a holder, pillow or table extends far beyond
+    it and is dropped whole.
+    """
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(coarse, sampling=spacing)
+    core = largest_component(depth > sep.detach_mm)
+    if core is None:  # everything thinner than the cut: fall back to the plain component
+        return largest_component(coarse)
+    from_core = ndimage.distance_transform_edt(~core, sampling=spacing)
+    head = coarse & (from_core <= sep.detach_mm)
+    labels, n = ndimage.label(coarse & ~head)
+    if n == 0:
+        return head
+    near = from_core <= sep.detach_mm + sep.regrow_mm
+    total = np.bincount(labels.ravel(), minlength=n + 1)
+    close = np.bincount(labels[near], minlength=n + 1)
+    keep = np.flatnonzero(close >= sep.regrow_fraction * np.maximum(total, 1))
+    keep = keep[keep > 0]
+    return head | np.isin(labels, keep) if keep.size else head
+
+
+def head_component(volume: Volume, threshold: float, sep: HeadSeparation) -> HeadMask | None:
+    """Coarse mask of the head's component of ``volume > threshold``; None when nothing is above
+    the threshold (e.g. a defacer removed the head)."""
+    zooms = np.asarray(volume.zooms)
+    factors = tuple(int(max(1, round(sep.coarse_mm / z))) for z in zooms)
+    coarse = block_any(np.asarray(volume.data) > threshold, factors)
+    # the component analysis runs on a grid twice as coarse (8x fewer voxels, it dominates the
+    # cost); the result is intersected with the coarse mask, so the head keeps coarse_mm detail
+    spacing = zooms * np.asarray(factors)
+    head = largest_detached(block_any(coarse, (2, 2, 2)), 2 * spacing, sep)
+    if head is None:
+        return None
+    mask = coarse & block_repeat(head, (2, 2, 2), coarse.shape)
+    scale = np.diag([*factors, 1]).astype(float)
+    scale[:3, 3] = (np.asarray(factors) - 1) / 2.0  # block centre in fine voxel indices
+    return HeadMask(mask, volume.affine @ scale, factors)

@@ -1,0 +1,159 @@
+"""An offscreen VTK volume-rendering scene built once per volume and re-rendered per view.
+
+Used by the `vtk_volume` renderer: the VTK image, the transfer functions, the mapper (whose
+gradient and shading tables are computed at the first render) and the render window are made
+once; a view changes only the camera and the light. Import only where VTK is known to be there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from defacebench.contracts import Volume
+
+from recognizers._backends.views import OrthoCamera
+
+
+def _image_data(volume: Volume):
+    """vtkImageData of the volume: spacing = voxel sizes, origin 0, direction cosines not set."""
+    from vtkmodules.util import numpy_support
+    from vtkmodules.vtkCommonDataModel import vtkImageData
+
+    data = np.asarray(volume.data, dtype=np.float32)
+    image = vtkImageData()
+    image.SetDimensions(*data.shape)
+    image.SetSpacing(*volume.zooms)
+    image.SetOrigin(0.0, 0.0, 0.0)
+    flat = np.ascontiguousarray(data.transpose(2, 1, 0)).ravel()  # VTK: x varies fastest
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    return image
+
+
+def _placement(volume: Volume):
+    """vtkMatrix4x4 taking the image's (spacing-scaled) grid to world mm: the affine's rotation and
+    translation. A mirrored grid (negative determinant) is not a rotation; callers give canonical
+    (RAS+) volumes, as defacebench's loader does."""
+    from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+    m = np.asarray(volume.affine, float) @ np.diag([*(1.0 / np.asarray(volume.zooms)), 1.0])
+    out = vtkMatrix4x4()
+    for i in range(4):
+        for j in range(4):
+            out.SetElement(i, j, float(m[i, j]))
+    return out
+
+
+def _volume_actor(image, params):
+    """The vtkVolume with the study's transfer functions, shading and linear interpolation."""
+    from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+    from vtkmodules.vtkRenderingCore import vtkColorTransferFunction, vtkVolume, vtkVolumeProperty
+    from vtkmodules.vtkRenderingVolume import vtkFixedPointVolumeRayCastMapper
+    import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401  (registers the OpenGL volume mappers)
+
+    if params.mapper == "smart":
+        from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
+        mapper = vtkSmartVolumeMapper()
+    else:
+        mapper = vtkFixedPointVolumeRayCastMapper()
+    mapper.SetInputData(image)
+    opacity, color = vtkPiecewiseFunction(), vtkColorTransferFunction()
+    for hu, a in params.opacity:
+        opacity.AddPoint(hu, a)
+    for hu, r, g, b in params.color:
+        color.AddRGBPoint(hu, r, g, b)
+    prop = vtkVolumeProperty()
+    prop.SetColor(color)
+    prop.SetScalarOpacity(opacity)
+    prop.ShadeOn()
+    prop.SetInterpolationTypeToLinear()
+    actor = vtkVolume()
+    actor.SetMapper(mapper)
+    actor.SetProperty(prop)
+    return actor
+
+
+class Scene:
+    """One volume in an offscreen window; ``place_by_affine`` puts it where its affine says
+    (otherwise axis-aligned at the origin, as the seed study did)."""
+
+    def __init__(self, volume: Volume, params, place_by_affine: bool) -> None:
+        from vtkmodules.vtkRenderingCore import vtkLight, vtkRenderer, vtkRenderWindow
+        import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+
+        actor = _volume_actor(_image_data(volume), params)
+        if place_by_affine:
+            actor.SetUserMatrix(_placement(volume))
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0.0, 0.0, 0.0)
+        self.renderer.AddVolume(actor)
+        self.renderer.AutomaticLightCreationOff()
+        self.light = vtkLight()  # directional, fixed in the scene (the view grid's lights follow the head)
+        self.light.SetLightTypeToSceneLight()
+        self.light.PositionalOff()
+        self.light.SetFocalPoint(0.0, 0.0, 0.0)
+        self.renderer.AddLight(self.light)
+        self.window = vtkRenderWindow()
+        self.window.SetOffScreenRendering(1)
+        self.window.SetSize(params.size_px, params.size_px)
+        self.window.AddRenderer(self.renderer)
+
+    def set_light(self, direction) -> None:
+        """A directional light shining from world ``direction`` (toward the light)."""
+        d = np.asarray(direction, float)
+        self.light.SetPosition(*(d / np.linalg.norm(d)))
+
+    def ortho_camera(self, cam: OrthoCamera) -> dict:
+        """Parallel projection matching ``cam``: same centre, axes and mm per pixel."""
+        camera = self.renderer.GetActiveCamera()
+        camera.ParallelProjectionOn()
+        camera.SetFocalPoint(*cam.center)
+        camera.SetPosition(*(cam.center - cam.direction * (cam.radius + 10.0)))
+        camera.SetViewUp(*cam.up)
+        camera.SetParallelScale(cam.size_px * cam.mm_per_px / 2.0)  # half the image height in mm
+        self.renderer.ResetCameraClippingRange()
+        return cam.as_dict()
+
+    def seed_camera(self, params, yaw: float, pitch: float) -> dict:
+        """The study's camera (reset to bounds, dolly), turned by yaw (azimuth) and pitch (elevation)."""
+        camera = self.renderer.GetActiveCamera()
+        camera.ParallelProjectionOff()
+        camera.SetPosition(*params.camera_position)
+        camera.SetFocalPoint(0.0, 0.0, 0.0)
+        camera.SetViewUp(*params.view_up)
+        self.renderer.ResetCamera()
+        camera.Dolly(params.dolly)
+        camera.Azimuth(yaw)
+        camera.Elevation(pitch)
+        camera.OrthogonalizeViewUp()
+        self.renderer.ResetCameraClippingRange()
+        return {"position": list(camera.GetPosition()), "focal_point": list(camera.GetFocalPoint()),
+                "view_up": list(camera.GetViewUp()), "dolly": params.dolly, "yaw": yaw, "pitch": pitch}
+
+    def seed_frame(self, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World (image right, image up, toward the camera) of the study's unturned camera: the
+        frame its lights are given in (``(0, 0, 1)`` is VTK's headlight)."""
+        self.seed_camera(params, 0.0, 0.0)
+        camera = self.renderer.GetActiveCamera()
+        toward = np.asarray(camera.GetPosition()) - np.asarray(camera.GetFocalPoint())
+        toward /= np.linalg.norm(toward)
+        up = np.asarray(camera.GetViewUp(), float)
+        return np.cross(up, toward), up, toward
+
+    def snapshot(self) -> np.ndarray:
+        """Render and return the window's pixels as (H, W, 3) uint8, top row first."""
+        from vtkmodules.util import numpy_support
+        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+        self.window.Render()
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(self.window)
+        grab.SetInputBufferTypeToRGB()
+        grab.ReadFrontBufferOff()
+        grab.Update()
+        out = grab.GetOutput()
+        w, h, _ = out.GetDimensions()
+        pixels = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, -1)[:, :, :3]
+        return np.ascontiguousarray(pixels[::-1])
+
+    def close(self) -> None:
+        self.window.Finalize()
