@@ -111,8 +111,9 @@ def test_scenario_specs_restrict_the_attackers_a_scenario_runs_for():
     spec = ScenarioSpec.parse("multiview@surface-dlib_hog-*")
     assert spec.covers("surface", "dlib_hog", "dlib_resnet") and not spec.covers("vtk_volume", "dlib_hog", "dlib_resnet")
     assert ScenarioSpec.parse("svm").attackers == "*"
-    with pytest.raises(ScenarioError, match="renderer-detector-recognizer"):
-        ScenarioSpec.parse("svm@surface")
+    assert ScenarioSpec.parse("svm@surface-*").covers("surface", "mtcnn", "mobileface")
+    with pytest.raises(ScenarioError, match="renderer-detector-"):
+        ScenarioSpec.parse("svm@a-b-c-d")
     plan = Session(RunConfig(scenarios=("rescan", "multiview@surface-dlib_hog-*"), defacers=("none", "quickshear"),
                              detectors=("dlib_hog", "opencv_haar"))).plan()
     keys = {p.key for p in plan}

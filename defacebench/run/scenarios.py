@@ -105,9 +105,9 @@ class ScenarioSpec:
     def parse(cls, text: str) -> "ScenarioSpec":
         name, _, pattern = text.strip().partition("@")
         get_scenario(name)
-        if pattern and pattern.count("-") != 2:
-            raise ScenarioError(f"scenario spec {text!r}: the attacker pattern must be renderer-detector-recognizer "
-                                "(globs allowed), e.g. multiview@surface-dlib_hog-*")
+        if pattern and (pattern.count("-") > 2 or not pattern.replace("-", "")):
+            raise ScenarioError(f"scenario spec {text!r}: the attacker pattern is a glob over renderer-detector-"
+                                "recognizer, e.g. multiview@surface-dlib_hog-* or multiview@surface-*")
         return cls(name, pattern or "*")
 
     def covers(self, renderer: str, detector: str, recognizer: str) -> bool:
