@@ -23,10 +23,9 @@ VIEWS = ((0, 0), (8, 0), (-8, 0), (0, 6), (0, -6))
 
 @lru_cache(maxsize=1)
 def _head() -> Volume:
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    return Volume(base.hu.astype(np.float32), base.affine)
+    return Volume(*head_ct(2.0))
 
 
 @lru_cache(maxsize=1)

@@ -320,18 +320,16 @@ def face_items(n: int, seed: int = 0) -> list:
     """``n`` (image, Face) items: a real surface render of the sample head, dlib_hog's face, and
     per-item pixel noise (so no two inputs are identical; the network's cost does not depend on it)."""
     from defacebench.report.montage import best_face
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
     from defacebench.contracts import Volume
     from recognizers.detect.dlib import DlibHog
     from recognizers.render.surface import SurfaceParams, SurfaceRenderer
 
-    head = base_head(2.0)
-    image = SurfaceRenderer(SurfaceParams(views=((0, 0),))).render(Volume(head.hu.astype(np.float32),
-                                                                          head.affine))[0].image
+    image = SurfaceRenderer(SurfaceParams(views=((0, 0),))).render(Volume(*head_ct(2.0)))[0].image
     face = best_face(DlibHog().detect(image))
     if face is None:
         raise BenchmarkError("dlib_hog found no face on the frontal surface render of the sample head "
-                             "(defacebench.data.sample_face.base_head): check the surface renderer and dlib_hog")
+                             "(defacebench.data.phantom.anatomy.head_ct): check the surface renderer and dlib_hog")
     rng = np.random.default_rng(seed)
     return [(np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8), face) for _ in range(n)]
 

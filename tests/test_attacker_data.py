@@ -1,6 +1,6 @@
 """Shared test data of the attacker tests: real renders of a synthetic CT head, made once per session.
 
-The head is the data part's HU version of pydeface's template (``defacebench.data.sample_face``,
+The head is the sample phantom's head in HU (``defacebench.data.phantom.anatomy.head_ct``,
 2 mm voxels, non-cubic grid); a second "identity" comes from its anisotropic rescaling. Other test
 modules import the cached helpers from here (pytest puts tests/ on sys.path).
 """
@@ -19,11 +19,11 @@ VIEWS = ((0, 0), (15, 0), (-15, 0), (0, 10), (0, -10))
 @lru_cache(maxsize=None)
 def head_volume(scale: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> Volume:
     """The synthetic CT head (HU, RAS affine); ``scale`` stretches it per axis (another identity)."""
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    affine = np.diag([*scale, 1.0]) @ base.affine
-    return Volume(base.hu.astype(np.float32), affine)
+    hu, base_affine = head_ct(2.0)
+    affine = np.diag([*scale, 1.0]) @ base_affine
+    return Volume(hu, affine)
 
 
 @lru_cache(maxsize=None)

@@ -66,7 +66,7 @@ def test_round_trip_oblique_series_gives_hu_and_canonical_affine(tmp_path, conve
     assert vol.data.shape == ref_data.shape == rec.shape
     np.testing.assert_allclose(vol.affine, ref_aff, atol=1e-3)
     assert np.abs(vol.data - ref_data).max() <= 1.0
-    assert rec.modality == "CT" and rec.converter == converter
+    assert rec.modality == "ct" and rec.dicom_modality == "CT" and rec.converter == converter
     assert np.asarray(rec.original_affine).shape == (4, 4)
     # the stored file is float32 (HU, canonical), nothing left but the output
     assert nib.load(rec.output_path).get_data_dtype() == np.float32
@@ -160,7 +160,7 @@ def test_ct_preferred_over_mr_with_more_slices(tmp_path):
     make_series(tmp_path / "dcm" / "ct", shape=(12, 10, 5), key="ct")
     make_series(tmp_path / "dcm" / "mr", shape=(12, 10, 9), key="mr", modality="MR")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
-    assert rec.modality == "CT"
+    assert rec.dicom_modality == "CT" and rec.modality == "ct"
 
 
 def test_thinnest_then_uid_breaks_ties(tmp_path):
@@ -178,12 +178,12 @@ def test_thinnest_then_uid_breaks_ties(tmp_path):
     assert convert_acquisition(acq(tmp_path / "tie"), tmp_path / "t.nii.gz").series_uid == uids[0]
 
 
-def test_non_ct_modality_warns_but_converts(tmp_path):
+def test_mr_series_is_recorded_as_mri(tmp_path):
     make_series(tmp_path / "dcm", modality="MR")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
-    assert rec.modality == "MR"
-    assert any("modality MR, not CT" in w for w in rec.warnings)
-    assert rec.output_path.is_file()
+    assert rec.modality == "mri" and rec.dicom_modality == "MR"
+    assert rec.modality_decision["source"] == "DICOM Modality"
+    assert load_volume(rec.output_path).modality == "mri"  # the tag travels with the file
 
 
 def test_empty_folder_is_rejected(tmp_path):
@@ -225,4 +225,4 @@ def test_non_image_dicom_object_is_skipped_with_a_warning(tmp_path):
     ds.save_as(tmp_path / "dcm" / "report.dcm")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
     assert any("skipped 1 non-image DICOM file(s) (e.g. report.dcm)" in w for w in rec.warnings)
-    assert rec.modality == "CT"
+    assert rec.modality == "ct"

@@ -48,10 +48,15 @@ class SurfaceParams:
     ``detach_mm`` / ``regrow_mm`` / ``regrow_fraction``: how the head is separated from objects
     touching it (see :func:`_largest_detached`). ``fine_samples`` / ``fine_step_mm``: samples per
     pixel of the fine stage. ``depth_smoothing_mm`` / ``voxel_smoothing``: depth-map smoothing
-    before shading (see :func:`smoothing_sigma_mm`).
+    before shading (see :func:`smoothing_sigma_mm`). ``threshold_hu``: the skin level on CT;
+    ``mri_threshold`` / ``mri_threshold_scale``: on MRI (no HU) the skin level is
+    ``mri_threshold_scale`` x Otsu's threshold of the volume ("otsu"), or that scale x the 99th
+    percentile ("percentile"); see :func:`defacebench.anatomy.mrimask.mri_skin_level`.
     """
 
     threshold_hu: float = -400.0
+    mri_threshold: str = "otsu"
+    mri_threshold_scale: float = 0.6
     views: tuple[tuple[int, int], ...] = ((0, 0),)
     size_px: int = 512
     mm_per_px: float = 0.7
@@ -344,6 +349,18 @@ class SurfaceRenderer:
 
     def render(self, volume: Volume) -> list[View]:
         """Render every view of ``params.views``; an empty head gives black images (no face)."""
+        if volume.modality == "mri":  # no HU: a level from the volume's own intensities, head made solid
+            import dataclasses
+
+            from defacebench.anatomy.mrimask import mri_skin_level, solid_head
+
+            level = mri_skin_level(volume.data, self.params.mri_threshold, self.params.mri_threshold_scale)
+            params = dataclasses.replace(self.params, threshold_hu=level)
+            return SurfaceRenderer(params)._render(solid_head(volume, level))
+        return self._render(volume)
+
+    def _render(self, volume: Volume) -> list[View]:
+        """:meth:`render` with ``params.threshold_hu`` as the skin level."""
         comp = head_component(volume, self.params)
         views = []
         for yaw, pitch in self.params.views:

@@ -62,7 +62,7 @@ class AnatomyParams:
     brain_depth_mm: float = 9.0  # brain starts at least this deep below the skin
     skull_base_fraction: float = 0.3  # brain starts this fraction of the template head's height up
     skull_mm: float = 6.0
-    skin_mm: float = 2.0
+    skin_mm: float = 3.0
     fat_mm: float = 5.0
     neck_radii: tuple[float, float] = (54.0, 60.0)
     shoulder_radii: tuple[float, float] = (210.0, 100.0)
@@ -336,3 +336,14 @@ def base_anatomy(p: AnatomyParams = AnatomyParams()) -> BaseAnatomy:
     except OSError:  # a read-only cache folder costs a rebuild next time, nothing else
         pass
     return base
+
+
+def head_ct(voxel_mm: float = 2.0, p: AnatomyParams = AnatomyParams()) -> tuple[np.ndarray, np.ndarray]:
+    """The phantom's head (down to 30 mm below the chin) in HU on an isotropic ``voxel_mm`` grid,
+    and its RAS affine: one identity, no scanner, no noise (for renderer and detector tests)."""
+    base = base_anatomy(p)
+    k0 = int(np.clip((p.landmarks.chin[2] - 30.0 - base.grid.origin[2]) / base.grid.step, 0, base.grid.shape[2] - 1))
+    hu = ndimage.zoom(base.hu[:, :, k0:], base.grid.step / voxel_mm, order=1, prefilter=False)
+    affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
+    affine[:3, 3] = np.asarray(base.grid.origin) + (0.0, 0.0, k0 * base.grid.step)
+    return hu.astype(np.float32), affine

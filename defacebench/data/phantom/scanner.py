@@ -127,7 +127,7 @@ def _upsample(coarse: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return _interp_axis(_interp_axis(coarse, shape[0], 0), shape[1], 1)
 
 
-def _sample(base_volume: np.ndarray, base: BaseAnatomy, ident: Identity, pose: np.ndarray, geom: Geometry,
+def sample_base(base_volume: np.ndarray, base: BaseAnatomy, ident: Identity, pose: np.ndarray, geom: Geometry,
             cval: float) -> np.ndarray:
     """Backward-sample ``base_volume`` onto the acquisition grid through pose, scale and bumps.
 
@@ -174,7 +174,7 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
     metal = to_scanner(fillings, ident, pose) if len(fillings) else np.zeros((0, 3))
     hw = p.hardware
     if p.modality == "ct":
-        data = _sample(base.hu, base, ident, pose, geom, cval=-1000.0)
+        data = sample_base(base.hu, base, ident, pose, geom, cval=-1000.0)
         if hw.cradle or hw.table:
             ear = to_scanner(np.array([[0.0, landmarks.ear_y, landmarks.ear_level_z]]), ident, pose)[0]
             back = back_of_head(data, geom.affine, z_from=float(ear[2]) - 20.0, body_hu=-300.0)
@@ -184,7 +184,7 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
         data += rng.normal(0.0, sigma, data.shape).astype(np.float32)
         np.clip(data, -1024.0, 3071.0, out=data)
         return Acquisition(data, geom, "ct", sigma, len(metal))
-    t1 = _sample(base.t1, base, ident, pose, geom, cval=0.0)
+    t1 = sample_base(base.t1, base, ident, pose, geom, cval=0.0)
     signal = np.maximum(t1, 0.0) * p.mri_scale * _bias_field(geom, rng, p.bias)
     _metal_voids(signal, geom.affine, metal)
     sigma = float(rng.uniform(*p.noise)) * p.mri_scale
