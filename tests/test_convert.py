@@ -21,7 +21,7 @@ from defacebench.data.dicomio import SERIES_RULE
 from defacebench.errors import ConversionError
 from defacebench.data.volume import load_volume
 
-CONVERTERS = ["dicom2nifti", pytest.param("dcm2niix", marks=pytest.mark.skipif(
+CONVERTERS = ["dicom2nifti", "simpleitk", pytest.param("dcm2niix", marks=pytest.mark.skipif(
     dcm2niix_executable() is None, reason="dcm2niix binary not installed (pip install dcm2niix)"))]
 
 
@@ -226,3 +226,30 @@ def test_non_image_dicom_object_is_skipped_with_a_warning(tmp_path):
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
     assert any("skipped 1 non-image DICOM file(s) (e.g. report.dcm)" in w for w in rec.warnings)
     assert rec.modality == "ct"
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".mhd"])
+def test_itk_formats_are_discovered_and_read_like_nifti(tmp_path, suffix):
+    """NRRD/MetaImage files are acquisitions of kind "itk", converted through SimpleITK to the same
+    canonical volume (0 HU difference, affine within 1e-4) as the NIfTI they were written from."""
+    import SimpleITK as sitk
+
+    from defacebench.data.dataset import discover
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(-1000, 1500, size=(12, 10, 8)).astype(np.int16)
+    data[:3] = -1000  # air, so the intensities say CT
+    aff = oblique_affine()
+    nifti_path = tmp_path / "ref" / "s01.nii.gz"
+    nifti_path.parent.mkdir()
+    nib.save(nib.Nifti1Image(data, aff), nifti_path)
+    image = sitk.ReadImage(str(nifti_path))
+    (tmp_path / "ds" / "s01").mkdir(parents=True)
+    sitk.WriteImage(image, str(tmp_path / "ds" / "s01" / f"head{suffix}"))
+    ds = discover(tmp_path / "ds")
+    assert [a.kind for a in ds.acquisitions] == ["itk"] and not ds.failures
+    got = load_volume(convert_acquisition(ds.acquisitions[0], tmp_path / "a.nii.gz").output_path)
+    ref = load_volume(convert_acquisition(acq(nifti_path, "nifti"), tmp_path / "b.nii.gz").output_path)
+    assert float(np.abs(got.data - ref.data).max()) == 0.0
+    np.testing.assert_allclose(got.affine, ref.affine, atol=1e-4)
+    assert got.modality == ref.modality == "ct"
