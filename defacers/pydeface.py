@@ -106,7 +106,7 @@ class PydefaceAntsParams:
 
     ``threads``: ITK threads of the registration (1 = deterministic). ``spare_brain`` (off by default,
     so the method stays pydeface's): never remove voxels of the brain mask of the input's modality
-    (:func:`defacebench.anatomy.brainmask.brain_mask`: HU on CT, intensity bands on MRI). On the sample dataset pydeface's own mask reaches
+    (:func:`defacebench.anatomy.masks.brain_mask`: HU on CT, intensity bands on MRI). On the sample dataset pydeface's own mask reaches
     0.5-1 % of the HU brain mask at the anterior skull base, with any registration quality.
     """
 
@@ -173,7 +173,7 @@ class PydefaceAnts:
 
     def _spare_brain(self, img: nib.Nifti1Image, data: np.ndarray, keep: np.ndarray) -> int:
         """Set ``keep`` to 1 on the brain mask (in place); return how many voxels that spared."""
-        from defacebench.anatomy.brainmask import brain_mask, nifti_modality
+        from defacebench.anatomy.masks import brain_mask, nifti_modality
         from defacebench.contracts import Volume
 
         can = nib.as_closest_canonical(nib.Nifti1Image(data, img.affine))

@@ -1,7 +1,7 @@
 """``quickshear``: the quickshear package's shearing plane, with a brain mask derived from the scan itself.
 
 quickshear (Schimke & Hale 2011) needs a brain mask. MRI pipelines take it from a skull stripper;
-here it comes from the scan by its modality (:func:`defacebench.anatomy.brainmask.brain_mask`): on CT
+here it comes from the scan by its modality (:func:`defacebench.anatomy.masks.brain_mask`): on CT
 from HU (soft tissue 0..80 HU inside the skull, largest component), on a T1-weighted MRI from
 relative intensity bands below the dark skull (:mod:`defacebench.anatomy.mrimask`). The modality is
 the input's header tag written at conversion (else its intensities). quickshear then finds the
@@ -26,7 +26,8 @@ import numpy as np
 
 from scipy import ndimage
 
-from defacebench.anatomy.brainmask import BrainMaskParams, brain_mask, head_mask, nifti_modality
+from defacebench.anatomy.brainmask import BrainMaskParams
+from defacebench.anatomy.masks import brain_mask, head_mask, nifti_modality
 from defacebench.contracts import Availability, DefaceResult, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask

@@ -46,7 +46,7 @@ def test_intensity_verdicts():
     assert intensity_modality(ct_like()).modality == "ct"
     assert intensity_modality(mri_like()).modality == "mri"
     # HU without air (a cropped brain) and a signed, air-less volume decide nothing
-    assert intensity_modality(np.full((8, 8, 8), 30.0, np.float32)).modality == "mri"
+    assert intensity_modality(np.full((8, 8, 8), 30.0, np.float32)).modality is None
     assert intensity_modality(np.random.default_rng(1).normal(0, 300, (16, 16, 16))).modality is None
 
 
@@ -60,9 +60,12 @@ def test_any_volume_with_enough_air_near_minus_1000_is_ct(air, tissue, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(scale=st.floats(1.0, 5000.0), seed=st.integers(0, 2**16))
-def test_any_non_negative_volume_is_mri(scale, seed):
-    data = np.random.default_rng(seed).gamma(2.0, scale, 3000).astype(np.float32)
+@given(scale=st.floats(1.0, 5000.0), air=st.floats(0.06, 0.9), seed=st.integers(0, 2**16))
+def test_any_non_negative_volume_with_a_dark_background_is_mri(scale, air, seed):
+    rng = np.random.default_rng(seed)
+    data = rng.gamma(8.0, scale, 3000).astype(np.float32)  # tissue
+    n_air = int(air * data.size)
+    data[:n_air] = np.abs(rng.normal(0.0, 0.02 * scale, n_air))  # Rician-like floor
     assert intensity_modality(data).modality == "mri"
 
 

@@ -15,7 +15,7 @@ are head. On CT both follow from HU:
   the orbits and the skull base, and the largest connected component kept.
 
 The masks are approximate (no segmentation model), but deterministic and cheap (< 1 s at 2 mm).
-:func:`head_mask` and :func:`brain_mask` apply the volume's modality's rule: these HU rules for CT,
+:mod:`defacebench.anatomy.masks` applies the volume's modality's rule: these HU rules for CT,
 :mod:`defacebench.anatomy.mrimask` for a T1-weighted MRI.
 """
 
@@ -103,36 +103,3 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0
     return 2.0 * int(np.logical_and(a, b).sum()) / total
 
-
-def head_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams()) -> np.ndarray:
-    """Head voxels by the volume's modality: :func:`ct_head_mask` (HU) or the MRI rule
-    (:func:`defacebench.anatomy.mrimask.mri_head_mask`)."""
-    if volume.modality == "mri":
-        from defacebench.anatomy.mrimask import mri_head_mask
-
-        return mri_head_mask(volume)
-    return ct_head_mask(volume, params)
-
-
-def brain_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams()) -> np.ndarray:
-    """Brain voxels by the volume's modality: :func:`ct_brain_mask` (HU) or the MRI rule
-    (:func:`defacebench.anatomy.mrimask.mri_brain_mask`)."""
-    if volume.modality == "mri":
-        from defacebench.anatomy.mrimask import mri_brain_mask
-
-        return mri_brain_mask(volume)
-    return ct_brain_mask(volume, params)
-
-
-def nifti_modality(img, data: np.ndarray | None = None) -> str:
-    """The modality of a NIfTI image for a plugin that got only a file: the header's tag written
-    at conversion (:func:`defacebench.data.volume.tag_modality`), else the intensities' verdict
-    (:func:`defacebench.data.modality.intensity_modality`), else "ct"."""
-    from defacebench.data.modality import intensity_modality
-    from defacebench.data.volume import modality_tag
-
-    tag = modality_tag(img)
-    if tag:
-        return tag
-    values = np.asarray(img.dataobj, np.float32) if data is None else data
-    return intensity_modality(values).modality or "ct"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from defacebench.anatomy.brainmask import largest_component
 from defacebench.contracts import Volume
 
 
@@ -38,15 +39,6 @@ class MriMaskParams:
     min_depth_mm: float = 9.0
     opening_mm: float = 4.0
     max_samples: int = 2_000_000
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return np.zeros(mask.shape, bool)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
 
 
 def _fill(mask: np.ndarray) -> np.ndarray:
@@ -69,7 +61,7 @@ def head_threshold(data: np.ndarray, params: MriMaskParams = MriMaskParams()) ->
 def mri_head_mask(volume: Volume, params: MriMaskParams = MriMaskParams()) -> np.ndarray:
     """Head voxels of a T1-weighted MRI (see the module docstring)."""
     data = np.asarray(volume.data, np.float32)
-    return _fill(_largest(data > head_threshold(data, params)))
+    return _fill(largest_component(data > head_threshold(data, params)))
 
 
 def mri_brain_mask(volume: Volume, params: MriMaskParams = MriMaskParams()) -> np.ndarray:
@@ -83,11 +75,11 @@ def mri_brain_mask(volume: Volume, params: MriMaskParams = MriMaskParams()) -> n
     wm = float(np.percentile(data[deep if deep.any() else head], params.wm_percentile))
     band = head & (depth > params.min_depth_mm) & (data > params.lo * wm) & (data < params.hi * wm)
     core = ndimage.distance_transform_edt(band, sampling=volume.zooms) > params.opening_mm
-    core = _largest(core)
+    core = largest_component(core)
     if not core.any():
         return core
     grown = band & (ndimage.distance_transform_edt(~core, sampling=volume.zooms) <= params.opening_mm)
-    return _fill(_largest(grown))
+    return _fill(largest_component(grown))
 
 
 def mri_skin_level(data: np.ndarray, method: str = "otsu", scale: float = 0.6) -> float:

@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from defacebench.anatomy.brainmask import BrainMaskParams, brain_mask, dice, head_mask
+from defacebench.anatomy.brainmask import BrainMaskParams, dice
+from defacebench.anatomy.masks import brain_mask, head_mask
 from defacebench.contracts import Volume
 
 LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")

@@ -6,7 +6,9 @@ Evidence, strongest first:
 2. what the file declares: the DICOM ``Modality`` (``CT``, ``MR``) or a BIDS suffix
    (``*_ct.nii.gz``; ``*_T1w``, ``*_T2w``, ``*_FLAIR``, ``*_PDw`` ... are MRI);
 3. the intensities: a CT has air near -1000 HU (a mode there, a sizeable share of voxels below
-   ``air_below_hu``); an MRI is (almost) non-negative with no such mode.
+   ``air_below_hu``); an MRI is (almost) non-negative with no such mode, and its air is a dark
+   background near 0 (a sizeable share of voxels below ``dark_fraction`` of its 99th percentile).
+   A volume that is neither (e.g. a cropped CT with no air around the head) decides nothing.
 
 A declaration the intensities contradict (a series labelled CT whose values look like MRI, or the
 reverse) is never used silently: in ``auto`` mode it is a :class:`ModalityError` naming the file,
@@ -39,13 +41,15 @@ class ModalityError(ConversionError):
 class ModalityParams:
     """Intensity rules: a CT has at least ``min_air_fraction`` of voxels below ``air_below_hu`` and
     a histogram mode within ``air_window_hu`` of -1000; an MRI has at most ``max_negative_fraction``
-    of voxels below ``negative_below`` (interpolation may leave a few slightly negative)."""
+    of voxels below ``negative_below`` (interpolation may leave a few slightly negative) and at least
+    ``min_air_fraction`` of its voxels below ``dark_fraction`` x its 99th percentile (air)."""
 
     air_below_hu: float = -500.0
     min_air_fraction: float = 0.05
     air_window_hu: float = 150.0
     negative_below: float = -50.0
     max_negative_fraction: float = 0.001
+    dark_fraction: float = 0.05
     max_samples: int = 2_000_000
 
 
@@ -94,8 +98,10 @@ def intensity_modality(data: np.ndarray, params: ModalityParams = ModalityParams
              f"low-value mode {mode:.0f}")
     if air >= params.min_air_fraction and abs(mode + 1000.0) <= params.air_window_hu:
         return IntensityVerdict("ct", f"air near -1000 HU ({stats})")
-    if negative <= params.max_negative_fraction:
-        return IntensityVerdict("mri", f"non-negative, no -1000 mode ({stats})")
+    dark = float(np.mean(v <= params.dark_fraction * float(np.percentile(v, 99))))
+    if negative <= params.max_negative_fraction and dark >= params.min_air_fraction:
+        return IntensityVerdict("mri", f"non-negative with a dark background, no -1000 mode ({stats}, "
+                                       f"{100 * dark:.1f} % dark)")
     return IntensityVerdict(None, f"neither CT-like nor MRI-like ({stats})")
 
 

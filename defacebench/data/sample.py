@@ -32,9 +32,12 @@ from pathlib import Path
 from defacebench.data.phantom.anatomy import AnatomyParams
 from defacebench.data.phantom.identity import IdentityParams, PoseParams
 from defacebench.data.phantom.scanner import ScannerParams, mri_scanner
+from defacebench.data.sample_write import SESSIONS, nifti_copy_path, nifti_root, write_subject
 from defacebench.errors import DatasetError
 
-SESSIONS = ("scan", "rescan")
+__all__ = ["SESSIONS", "MARKER", "SampleParams", "make_sample_dataset", "sample_dataset", "nifti_copy_path",
+           "nifti_root", "subject_ids", "default_sample_dir", "acquisitions_info", "data_root"]
+
 MARKER = "COMPLETE"
 FORMAT_VERSION = 2  # bump when the generator changes its output for the same params
 MODALITIES = ("ct", "mri")
@@ -90,23 +93,6 @@ def default_sample_dir(params: SampleParams = SampleParams()) -> Path:
     return data_root() / f"sample{tag}-n{params.n_subjects}-s{params.seed}-{params.key()}"
 
 
-def nifti_root(dataset_root: Path) -> Path:
-    """The NIfTI copy's tree for the DICOM root that :func:`make_sample_dataset` returned."""
-    return Path(dataset_root).parent / "nifti"
-
-
-def nifti_copy_path(dataset_root: Path, subject_id: str, session: str, modality: str | None = None) -> Path:
-    """Path of one acquisition's NIfTI copy (BIDS, so ``discover`` can read that tree too).
-
-    ``modality`` None reads it from the dataset's ``sample.json``."""
-    if modality is None:
-        meta = Path(dataset_root).parent / "sample.json"
-        modality = json.loads(meta.read_text())["params"]["modality"] if meta.is_file() else "ct"
-    folder, suffix = ("ct", "ct") if modality == "ct" else ("anat", "T1w")
-    name = f"sub-{subject_id}_ses-{session}_{suffix}.nii.gz"
-    return nifti_root(dataset_root) / f"sub-{subject_id}" / f"ses-{session}" / folder / name
-
-
 def _is_complete(out: Path, params: SampleParams) -> bool:
     """True when ``out`` holds a finished sample built with exactly ``params``."""
     marker = out / MARKER
@@ -116,8 +102,6 @@ def _is_complete(out: Path, params: SampleParams) -> bool:
 def _build_subject(task: tuple[SampleParams, int, str, str]) -> dict:
     """Generate and write both acquisitions of one subject (top-level: picklable); returns what
     each acquisition drew."""
-    from defacebench.data.sample_write import write_subject
-
     params, index, subject_id, staging = task
     return write_subject(params, index, subject_id, Path(staging))
 

@@ -7,6 +7,7 @@ grid and noise from ``(seed, index, session)``; CT and MRI of one index are the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -18,6 +19,25 @@ from defacebench.data.phantom.identity import make_identity, random_pose
 from defacebench.data.phantom.scanner import acquire
 from defacebench.data.tilt import detilt, is_tilted
 from defacebench.data.volume import save_nifti_atomic
+
+SESSIONS = ("scan", "rescan")
+
+
+def nifti_root(dataset_root: Path) -> Path:
+    """The NIfTI copy's tree for the DICOM root that :func:`make_sample_dataset` returned."""
+    return Path(dataset_root).parent / "nifti"
+
+
+def nifti_copy_path(dataset_root: Path, subject_id: str, session: str, modality: str | None = None) -> Path:
+    """Path of one acquisition's NIfTI copy (BIDS, so ``discover`` can read that tree too).
+
+    ``modality`` None reads it from the dataset's ``sample.json``."""
+    if modality is None:
+        meta = Path(dataset_root).parent / "sample.json"
+        modality = json.loads(meta.read_text())["params"]["modality"] if meta.is_file() else "ct"
+    folder, suffix = ("ct", "ct") if modality == "ct" else ("anat", "T1w")
+    name = f"sub-{subject_id}_ses-{session}_{suffix}.nii.gz"
+    return nifti_root(dataset_root) / f"sub-{subject_id}" / f"ses-{session}" / folder / name
 
 
 def _series_info(params, subject_id: str, session: str, s_index: int, index: int, tilt: float) -> SeriesInfo:
@@ -55,8 +75,6 @@ def _nifti_copy(values: np.ndarray, affine: np.ndarray, path: Path, modality: st
 
 def write_subject(params, index: int, subject_id: str, staging: Path) -> dict:
     """Acquire and write both sessions of subject ``index``; returns ``{acq_id: what was drawn}``."""
-    from defacebench.data.sample import SESSIONS, nifti_copy_path
-
     anatomy = params.anatomy
     base = base_anatomy(anatomy)
     scanner = params.scanner_params()

@@ -58,6 +58,7 @@ class AnatomyParams:
     grid_lo: tuple[float, float, float] = (-130.0, -135.0, -250.0)
     grid_hi: tuple[float, float, float] = (130.0, 125.0, 100.0)
     head_t1: float = 60.0  # template intensity above which a voxel is head, not air
+    head_open_mm: float = 2.0  # opening of the template's head: removes thin rims (averaged eyelids)
     brain_t1: float = 150.0  # template intensity of brain tissue (grey and white matter)
     brain_depth_mm: float = 9.0  # brain starts at least this deep below the skin
     skull_base_fraction: float = 0.3  # brain starts this fraction of the template head's height up
@@ -128,7 +129,7 @@ def _head_masks(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np
     """(template head, brain, cranium band) from the T1 template (the cranium encloses the brain)."""
     box = _support_box(t1 > p.head_t1, margin=4)
     sub, step = t1[box], grid.step
-    head_b = _dilate(_erode(sub > p.head_t1, 2.0, step), 2.0, step) & (sub > p.head_t1)
+    head_b = _dilate(_erode(sub > p.head_t1, p.head_open_mm, step), p.head_open_mm, step) & (sub > p.head_t1)
     head_b = ndimage.binary_fill_holes(largest_component(head_b))
     depth = ndimage.distance_transform_edt(head_b, sampling=step)
     core = (depth > p.brain_depth_mm) & (sub > p.brain_t1)

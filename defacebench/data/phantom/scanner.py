@@ -31,7 +31,8 @@ class ScannerParams:
 
     ``slice_mm`` / ``slice_weights``: slice thickness choices and their probabilities; ``tilt_fraction``
     of CT series are gantry-tilted by ``tilt_deg`` (either sign). ``noise``: CT: HU sd at
-    ``noise_ref_mm`` slices; MRI: Rician sigma as a fraction of white matter. ``bias``: MRI bias
+    ``noise_ref_mm`` slices (a soft-tissue kernel's noise: correlated in-plane over
+    ``noise_corr_px`` pixels); MRI: Rician sigma as a fraction of white matter. ``bias``: MRI bias
     field strength (log-amplitude of its linear and quadratic terms). ``mri_scale``: white matter
     value in MR scanner units."""
 
@@ -45,8 +46,9 @@ class ScannerParams:
     top_margin_mm: tuple[float, float] = (4.0, 14.0)
     tilt_fraction: float = 0.15
     tilt_deg: tuple[float, float] = (12.0, 22.0)
-    noise: tuple[float, float] = (9.0, 15.0)
+    noise: tuple[float, float] = (5.0, 8.0)
     noise_ref_mm: float = 2.5
+    noise_corr_px: float = 0.8
     bias: float = 0.15
     mri_scale: float = 800.0
     hardware: HardwareParams = field(default_factory=HardwareParams)
@@ -181,7 +183,7 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
             add_cradle_and_table(data, geom.affine, back, float(ear[2]), hw, air_hu=-900.0)
         sigma = float(rng.uniform(*p.noise)) * np.sqrt(p.noise_ref_mm / geom.slice_mm)
         add_metal(data, geom.affine, metal, rng, hw)
-        data += rng.normal(0.0, sigma, data.shape).astype(np.float32)
+        data += _ct_noise(rng, data.shape, sigma, p.noise_corr_px)
         np.clip(data, -1024.0, 3071.0, out=data)
         return Acquisition(data, geom, "ct", sigma, len(metal))
     t1 = sample_base(base.t1, base, ident, pose, geom, cval=0.0)
@@ -191,6 +193,15 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
     real = signal + rng.normal(0.0, sigma, signal.shape).astype(np.float32)
     imag = rng.normal(0.0, sigma, signal.shape).astype(np.float32)
     return Acquisition(np.hypot(real, imag).astype(np.float32), geom, "mri", sigma, len(metal))
+
+
+def _ct_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, corr_px: float) -> np.ndarray:
+    """Gaussian noise of sd ``sigma``, correlated in-plane (a reconstruction kernel smooths it)."""
+    noise = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    if corr_px > 0:
+        noise = ndimage.gaussian_filter(noise, (corr_px, corr_px, 0.0))
+        noise *= 1.0 / max(float(noise.std()), 1e-6)
+    return noise * np.float32(sigma)
 
 
 def _metal_voids(signal: np.ndarray, affine: np.ndarray, centres: np.ndarray, radius_mm: float = 7.0) -> None:
