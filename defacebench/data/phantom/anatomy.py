@@ -58,7 +58,7 @@ class AnatomyParams:
     grid_lo: tuple[float, float, float] = (-130.0, -135.0, -250.0)
     grid_hi: tuple[float, float, float] = (130.0, 125.0, 100.0)
     head_t1: float = 60.0  # template intensity above which a voxel is head, not air
-    head_open_mm: float = 2.0  # opening of the template's head: removes thin rims (averaged eyelids)
+    head_open_mm: float = 4.5  # opening of the template's head: removes thin rims (averaged eyelids)
     brain_t1: float = 150.0  # template intensity of brain tissue (grey and white matter)
     brain_depth_mm: float = 9.0  # brain starts at least this deep below the skin
     skull_base_fraction: float = 0.3  # brain starts this fraction of the template head's height up
@@ -173,8 +173,8 @@ def _facial_skeleton(grid: shapes.Grid, lm: Landmarks) -> dict[str, np.ndarray]:
         shapes.ellipsoid(g, eye, (12.0, 12.0, 12.0), out=eyes)
         shapes.ellipsoid(g, eye + (0.0, 9.5, 0.0), (4.5, 2.0, 4.5), out=lens)
         side = np.sign(eye[0])
-        shapes.tube(g, [eye + (side * 6, 2, -14), eye + (side * 18, -17, -11), eye + (side * 26, -47, -7),
-                        eye + (side * 28, -72, -5)], 4.5, out=bone)  # zygoma and its arch
+        shapes.tube(g, [eye + (side * 10, -6, -15), eye + (side * 20, -20, -11), eye + (side * 26, -47, -7),
+                        eye + (side * 28, -72, -5)], 3.5, out=bone)  # zygoma and its arch
     nose, nasion = np.asarray(lm.nose_tip), np.asarray(lm.nasion)
     shapes.tube(g, [nasion, nasion + 0.55 * (nose - nasion) + (0, -3, 0)], 4.5, out=bone)  # nasal bones
     maxilla_c = np.asarray(lm.upper_teeth_front) + (0.0, -22.0, 16.0)
