@@ -177,3 +177,39 @@ def test_mri_brain_mask_matches_the_phantom_brain():
 def test_ct_sample_scanner_defaults_are_ct():
     assert ScannerParams().modality == "ct" and mri_scanner().modality == "mri"
     assert mri_scanner().tilt_fraction == 0.0 and not mri_scanner().hardware.cradle
+
+
+def test_quickshear_and_qc_use_the_mri_rules(mri_sample, tmp_path):
+    """quickshear on a T1w head takes its brain mask from the MRI rule, removes the lower face and
+    spares the brain; cleanup fills with 0 and QC labels the result with the MRI masks."""
+    from defacebench.anatomy.cleanup import apply_cleanup, fill_value
+    from defacebench.anatomy.masks import brain_mask
+    from defacebench.anatomy.qc import assess
+    from defacers.quickshear import Quickshear
+
+    path = nifti_copy_path(mri_sample, "001", "scan")
+    result = Quickshear().deface(path, tmp_path)
+    assert "T1 intensity bands (MRI)" in result.log
+    original, defaced = load_volume(path), load_volume(result.volume_path)
+    assert original.modality == defaced.modality == "mri"
+    removed = load_volume(result.mask_path).data > 0.5
+    assert removed.sum() > 1000
+    assert (removed & brain_mask(original)).sum() < 0.01 * brain_mask(original).sum()
+    cleaned = apply_cleanup(original, defaced, mask=removed, defacer="quickshear")
+    assert fill_value("mri") == 0.0 and fill_value("ct") == -1000.0
+    assert np.all(cleaned.data[removed] == 0.0) and cleaned.modality == "mri"
+    qc = assess(original, cleaned)
+    assert qc.label in ("ok", "face_intact") and qc.brain_dice > 0.9 and qc.head_removed_fraction < 0.5
+
+
+def test_surface_renderer_finds_the_face_on_mri(mri_sample):
+    pytest.importorskip("dlib")
+    from recognizers.detect.dlib import DlibHog
+    from recognizers.render.surface import SurfaceRenderer
+
+    hits = 0
+    for sid in ("001", "002"):
+        view = SurfaceRenderer().render(load_volume(nifti_copy_path(mri_sample, sid, "scan")))[0]
+        assert view.image.mean() > 5  # the head, not a black frame
+        hits += bool(DlibHog().detect(view.image))
+    assert hits == 2

@@ -311,6 +311,7 @@ def _save(base: BaseAnatomy, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".phantom-", suffix=".npz", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is meant to be shared like the sample
     try:
         np.savez(tmp, labels=base.labels, hu=base.hu, t1=base.t1, face_points=base.face_points,
                  surface_points=base.surface_points, teeth=base.teeth)
