@@ -34,8 +34,8 @@ class HardwareParams:
     metal_hu: float = 3071.0
     metal_radius_mm: float = 2.5
     fillings: tuple[int, int] = (1, 3)
-    streak_hu: float = 350.0
-    streak_decay_mm: float = 45.0
+    streak_hu: float = 250.0
+    streak_decay_mm: float = 30.0
     streak_lines: tuple[int, int] = (7, 12)
 
 

@@ -23,17 +23,17 @@ class IdentityParams:
     scale_sd: float = 0.03  # sd of per-axis scale, clipped to 2 sd
     n_bumps: int = 20
     bump_sigma_mm: float = 20.0
-    face_fraction: float = 0.75  # fraction of bump centres on the face
-    bump_rms_mm: float = 6.0  # RMS of the bumps' peak displacement
+    face_fraction: float = 0.85  # fraction of bump centres on the face
+    bump_rms_mm: float = 9.0  # RMS of the bumps' peak displacement
 
 
 @dataclass(frozen=True)
 class PoseParams:
     """Head position and tilt ranges of one acquisition (uniform within +-each value)."""
 
-    pitch_deg: float = 6.0
-    roll_deg: float = 3.0
-    yaw_deg: float = 3.0
+    pitch_deg: float = 3.0
+    roll_deg: float = 2.0
+    yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
     centre: tuple[float, float, float] = (0.0, 0.0, -20.0)  # rotation centre, template frame mm
 

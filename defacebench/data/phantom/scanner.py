@@ -41,7 +41,7 @@ class ScannerParams:
     fov_mm: tuple[float, float] = (235.0, 255.0)
     fov_centre_y: float = 4.0
     slice_mm: tuple[float, ...] = (1.25, 2.0, 2.5, 3.0, 5.0)
-    slice_weights: tuple[float, ...] = (0.05, 0.15, 0.35, 0.25, 0.2)
+    slice_weights: tuple[float, ...] = (0.05, 0.2, 0.4, 0.25, 0.1)
     z_extent_mm: tuple[float, float] = (275.0, 300.0)
     top_margin_mm: tuple[float, float] = (4.0, 14.0)
     tilt_fraction: float = 0.15
