@@ -65,7 +65,8 @@ class AnatomyParams:
     skull_mm: float = 6.0
     skin_mm: float = 3.0
     fat_mm: float = 5.0
-    neck_radii: tuple[float, float] = (54.0, 60.0)
+    neck_radii: tuple[float, float] = (58.0, 62.0)
+    jaw_closing_mm: float = 9.0  # fills the crease where the template's jaw meets the neck
     shoulder_radii: tuple[float, float] = (210.0, 100.0)
     shoulder_top_z: float = -172.0
     shoulder_ramp_mm: float = 45.0
@@ -212,6 +213,19 @@ def _facial_skeleton(grid: shapes.Grid, lm: Landmarks) -> dict[str, np.ndarray]:
             "orbit_fat": orbit_fat & ~eyes, "teeth": teeth, "teeth_centres": np.asarray(centres)}
 
 
+def _close_jaw(head: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> None:
+    """Close the head mask around the chin-neck junction (in place): the template's jaw overhangs
+    the procedural neck, and the sharp crease between them renders as a second mouth."""
+    chin_z = p.landmarks.chin[2]
+    k0 = max(0, int((chin_z - 40.0 - grid.origin[2]) / grid.step))
+    k1 = min(grid.shape[2], int((chin_z + 15.0 - grid.origin[2]) / grid.step))
+    slab = head[:, :, k0:k1]
+    r = p.jaw_closing_mm
+    grown = ndimage.distance_transform_edt(~slab, sampling=grid.step) <= r
+    closed = ndimage.distance_transform_edt(np.pad(grown, 1, constant_values=True), sampling=grid.step)[1:-1, 1:-1, 1:-1] > r
+    head[:, :, k0:k1] |= closed & (np.arange(k1 - k0) > 2)[None, None, :]
+
+
 def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The label volume, the template head and the template frame's skin depth."""
     thead, brain, skull = _head_masks(t1, grid, p)
@@ -219,6 +233,7 @@ def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.nda
     head = thead | _neck_and_shoulders(grid, p) | ears
     box = _support_box(thead | ears, margin=4)
     head[box] |= ndimage.binary_closing(head[box], ball(2), border_value=0)  # joins the ears smoothly
+    _close_jaw(head, grid, p)
     depth = ndimage.distance_transform_edt(head) * grid.step
     lab = np.zeros(grid.shape, np.uint8)
     lab[head] = L["muscle"]
