@@ -156,7 +156,8 @@ def test_mri_contrast_follows_t1():
 
 
 def test_mri_brain_mask_matches_the_phantom_brain():
-    from defacebench.anatomy.brainmask import brain_mask, dice, head_mask
+    from defacebench.anatomy.brainmask import dice
+    from defacebench.anatomy.masks import brain_mask, head_mask
     from defacebench.data.phantom.anatomy import L, AnatomyParams, base_anatomy
     from defacebench.data.phantom.identity import IdentityParams, PoseParams, make_identity, random_pose
     from defacebench.data.phantom.scanner import acquire, sample_base

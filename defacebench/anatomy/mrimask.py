@@ -9,9 +9,10 @@ T1-weighted head:
   are enclosed by the scalp);
 - brain: the skull is dark in T1 and separates the scalp from the brain, so brain tissue is a
   mid-to-bright intensity band (``lo``..``hi`` x the white-matter level, the ``wm_percentile`` of
-  the head's deep voxels) deeper than ``min_depth_mm`` below the skin, opened by ``opening_mm``
-  to cut thin bridges (orbital fat, the optic nerves, the skull base), largest component, holes
-  (ventricles) filled.
+  the head's deep voxels), at least ``min_depth_mm`` below the skin (default 0: a depth rule
+  moves the mask where a defacer cut the face away, see QC's brain Dice), opened by ``opening_mm``
+  to cut the thin scalp and thin bridges (orbital fat, the optic nerves, the skull base), largest
+  component, holes (ventricles) filled.
 
 The bands are relative, so they hold under a smooth bias field of +-20 % and any scanner scaling.
 """
@@ -36,7 +37,7 @@ class MriMaskParams:
     deep_mm: float = 25.0
     lo: float = 0.47
     hi: float = 1.25
-    min_depth_mm: float = 9.0
+    min_depth_mm: float = 0.0
     opening_mm: float = 4.0
     max_samples: int = 2_000_000
 
