@@ -24,7 +24,7 @@ class IdentityParams:
     n_bumps: int = 20
     bump_sigma_mm: float = 20.0
     face_fraction: float = 0.85  # fraction of bump centres on the face
-    bump_rms_mm: float = 8.0  # RMS of the bumps' peak displacement
+    bump_rms_mm: float = 6.5  # RMS of the bumps' peak displacement
 
 
 @dataclass(frozen=True)
