@@ -105,8 +105,8 @@ class PydefaceAntsParams:
     """Template, face mask (None = pydeface's shipped files), registration and CT mapping settings.
 
     ``threads``: ITK threads of the registration (1 = deterministic). ``spare_brain`` (off by default,
-    so the method stays pydeface's): never remove voxels of the CT brain mask
-    (:func:`defacebench.anatomy.brainmask.ct_brain_mask`). On the sample dataset pydeface's own mask reaches
+    so the method stays pydeface's): never remove voxels of the brain mask of the input's modality
+    (:func:`defacebench.anatomy.masks.brain_mask`: HU on CT, intensity bands on MRI). On the sample dataset pydeface's own mask reaches
     0.5-1 % of the HU brain mask at the anterior skull base, with any registration quality.
     """
 
@@ -172,12 +172,12 @@ class PydefaceAnts:
         return DefaceResult(volume_path=out, mask_path=mask, tool_version=self.tool_version(), log=log)
 
     def _spare_brain(self, img: nib.Nifti1Image, data: np.ndarray, keep: np.ndarray) -> int:
-        """Set ``keep`` to 1 on the CT brain mask (in place); return how many voxels that spared."""
-        from defacebench.anatomy.brainmask import ct_brain_mask
+        """Set ``keep`` to 1 on the brain mask (in place); return how many voxels that spared."""
+        from defacebench.anatomy.masks import brain_mask, nifti_modality
         from defacebench.contracts import Volume
 
         can = nib.as_closest_canonical(nib.Nifti1Image(data, img.affine))
-        brain = ct_brain_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine))
+        brain = brain_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine, nifti_modality(img, data)))
         back = nib.orientations.ornt_transform(nib.io_orientation(can.affine), nib.io_orientation(img.affine))
         brain = nib.orientations.apply_orientation(brain, back).astype(bool)
         spared = int((brain & (keep == 0)).sum())

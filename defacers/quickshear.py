@@ -1,9 +1,12 @@
-"""``quickshear``: the quickshear package's shearing plane, with a brain mask derived from the CT itself.
+"""``quickshear``: the quickshear package's shearing plane, with a brain mask derived from the scan itself.
 
-quickshear (Schimke & Hale 2011) needs a brain mask. MRI pipelines take it from a skull stripper; on
-CT it follows from HU (:func:`defacebench.anatomy.brainmask.ct_brain_mask`: soft tissue 0..80 HU inside the
-skull, largest component). quickshear then finds the lower convex hull of the brain's sagittal
-profile and zeroes everything below the plane ``buffer_vox`` voxels in front of/under it.
+quickshear (Schimke & Hale 2011) needs a brain mask. MRI pipelines take it from a skull stripper;
+here it comes from the scan by its modality (:func:`defacebench.anatomy.masks.brain_mask`): on CT
+from HU (soft tissue 0..80 HU inside the skull, largest component), on a T1-weighted MRI from
+relative intensity bands below the dark skull (:mod:`defacebench.anatomy.mrimask`). The modality is
+the input's header tag written at conversion (else its intensities). quickshear then finds the
+lower convex hull of the brain's sagittal profile and zeroes everything below the plane
+``buffer_vox`` voxels in front of/under it.
 
 The plane is computed by quickshear's own ``quickshear.quickshear`` function, applied to an all-ones
 image so the plane comes back as a keep mask; the volume is then multiplied by it exactly as
@@ -23,7 +26,8 @@ import numpy as np
 
 from scipy import ndimage
 
-from defacebench.anatomy.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask
+from defacebench.anatomy.brainmask import BrainMaskParams
+from defacebench.anatomy.masks import brain_mask, head_mask, nifti_modality
 from defacebench.contracts import Availability, DefaceResult, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask
@@ -48,7 +52,7 @@ class Quickshear:
     """``quickshear``: quickshear's shearing plane from a CT-derived brain mask (pure Python)."""
 
     name = "quickshear"
-    version = "1"
+    version = "2"
     deterministic = True
 
     def __init__(self, params: QuickshearParams | None = None) -> None:
@@ -83,8 +87,7 @@ class Quickshear:
         nib.save(nib.Nifti1Image(brain.astype(np.uint8), img.affine), str(workdir / "brain_mask.nii.gz"))
         mask = write_removed_mask(volume_path, out, workdir, removed=keep == 0)
         log = (
-            f"quickshear: brain mask from {source}: {int(brain.sum())} voxels (HU {self.params.brain.lo_hu:g}.."
-            f"{self.params.brain.hi_hu:g} inside bone > {self.params.brain.bone_hu:g} HU), buffer "
+            f"quickshear: brain mask from {source}: {int(brain.sum())} voxels, buffer "
             f"{self.params.buffer_vox:g} voxels, {int((keep == 0).sum())} voxels removed"
         )
         return DefaceResult(volume_path=out, mask_path=mask, tool_version=self.tool_version(), log=log)
@@ -92,15 +95,18 @@ class Quickshear:
     def _brain_mask(self, img: nib.Nifti1Image, volume_path: Path) -> tuple[np.ndarray, str]:
         """Brain mask on the file's own voxel grid (computed in canonical RAS, mapped back) and its source."""
         can = nib.as_closest_canonical(img)
-        volume = Volume(np.asarray(can.dataobj, np.float32), can.affine)
-        brain_can, source = ct_brain_mask(volume, self.params.brain), "HU (skull interior)"
+        data = np.asarray(can.dataobj, np.float32)
+        volume = Volume(data, can.affine, nifti_modality(img, data))
+        brain_can = brain_mask(volume, self.params.brain)
+        source = ("HU (skull interior)" if volume.modality == "ct"
+                  else "T1 intensity bands (MRI)")
         if brain_can.sum() < self.params.min_brain_voxels and self.params.no_skull == "head_interior":
             brain_can, source = _head_interior(volume, self.params), "head interior (no skull found)"
         if brain_can.sum() < self.params.min_brain_voxels:
             raise DefaceError(
-                f"quickshear on {volume_path}: the CT brain mask has {int(brain_can.sum())} voxels "
-                f"(< {self.params.min_brain_voxels}); no skull/brain found in HU. Fix: give a head CT in HU "
-                "or adjust QuickshearParams.brain"
+                f"quickshear on {volume_path}: the {volume.modality.upper()} brain mask has {int(brain_can.sum())} "
+                f"voxels (< {self.params.min_brain_voxels}); no skull/brain found. Fix: give a head CT in HU or a "
+                "T1-weighted MRI, or adjust QuickshearParams.brain"
             )
         back = nib.orientations.ornt_transform(nib.io_orientation(can.affine), nib.io_orientation(img.affine))
         return nib.orientations.apply_orientation(brain_can, back).astype(bool), source
@@ -122,7 +128,7 @@ class Quickshear:
 
 def _head_interior(volume: Volume, params: QuickshearParams) -> np.ndarray:
     """Head voxels deeper than ``interior_depth_mm`` and above the head's centre of mass (canonical RAS)."""
-    head = ct_head_mask(volume, params.brain)
+    head = head_mask(volume, params.brain)
     if not head.any():
         return head
     depth = ndimage.distance_transform_edt(head, sampling=volume.zooms)

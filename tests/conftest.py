@@ -16,7 +16,7 @@ collecting the suite stays fast.
   need its real face.
 - ``write_ct(volume, path)``: save a volume as float32 NIfTI (folders created).
 - ``head_volume(scale)``, ``renders(scale, views)``, ``hog_faces(scale)``: the sample dataset's head
-  (``defacebench.data.sample_face``, 2 mm, non-cubic grid), its surface renders under
+  (``defacebench.data.phantom.anatomy.head_ct``, 2 mm, non-cubic grid), its surface renders under
   ``render_views`` and dlib_hog's best face per render; ``scale`` stretches the head per axis (a
   second "identity").
 """
@@ -132,10 +132,10 @@ def write_ct() -> Callable[[Volume, Path], Path]:
 @lru_cache(maxsize=None)
 def _head_volume(scale: SCALE = IDENTITY) -> Volume:
     """The synthetic CT head (HU, RAS affine); ``scale`` stretches it per axis (another identity)."""
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    return Volume(base.hu.astype(np.float32), np.diag([*scale, 1.0]) @ base.affine)
+    hu, affine = head_ct(2.0)
+    return Volume(hu, np.diag([*scale, 1.0]) @ affine)
 
 
 @lru_cache(maxsize=None)

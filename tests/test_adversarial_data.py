@@ -111,7 +111,7 @@ def test_a_csv_row_naming_a_non_image_file_fails_that_row_without_walking_its_fo
     assert ds.subject_ids == ("C",)
     assert all(a.path != tmp_path / "data" for a in ds.acquisitions)
     by_id = {f.subject_id: f for f in ds.failures}
-    assert by_id["A"].row == 2 and "m.csv line 2" in by_id["A"].reason and "is not a NIfTI file" in by_id["A"].reason
+    assert by_id["A"].row == 2 and "m.csv line 2" in by_id["A"].reason and "is not an image file" in by_id["A"].reason
     assert by_id["B"].row == 3 and "is a single DICOM file" in by_id["B"].reason
     assert "give a NIfTI file or the folder" in by_id["B"].reason
 

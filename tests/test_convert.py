@@ -21,7 +21,7 @@ from defacebench.data.dicomio import SERIES_RULE
 from defacebench.errors import ConversionError
 from defacebench.data.volume import load_volume
 
-CONVERTERS = ["dicom2nifti", pytest.param("dcm2niix", marks=pytest.mark.skipif(
+CONVERTERS = ["dicom2nifti", "simpleitk", pytest.param("dcm2niix", marks=pytest.mark.skipif(
     dcm2niix_executable() is None, reason="dcm2niix binary not installed (pip install dcm2niix)"))]
 
 
@@ -66,7 +66,7 @@ def test_round_trip_oblique_series_gives_hu_and_canonical_affine(tmp_path, conve
     assert vol.data.shape == ref_data.shape == rec.shape
     np.testing.assert_allclose(vol.affine, ref_aff, atol=1e-3)
     assert np.abs(vol.data - ref_data).max() <= 1.0
-    assert rec.modality == "CT" and rec.converter == converter
+    assert rec.modality == "ct" and rec.dicom_modality == "CT" and rec.converter == converter
     assert np.asarray(rec.original_affine).shape == (4, 4)
     # the stored file is float32 (HU, canonical), nothing left but the output
     assert nib.load(rec.output_path).get_data_dtype() == np.float32
@@ -160,7 +160,7 @@ def test_ct_preferred_over_mr_with_more_slices(tmp_path):
     make_series(tmp_path / "dcm" / "ct", shape=(12, 10, 5), key="ct")
     make_series(tmp_path / "dcm" / "mr", shape=(12, 10, 9), key="mr", modality="MR")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
-    assert rec.modality == "CT"
+    assert rec.dicom_modality == "CT" and rec.modality == "ct"
 
 
 def test_thinnest_then_uid_breaks_ties(tmp_path):
@@ -178,12 +178,12 @@ def test_thinnest_then_uid_breaks_ties(tmp_path):
     assert convert_acquisition(acq(tmp_path / "tie"), tmp_path / "t.nii.gz").series_uid == uids[0]
 
 
-def test_non_ct_modality_warns_but_converts(tmp_path):
+def test_mr_series_is_recorded_as_mri(tmp_path):
     make_series(tmp_path / "dcm", modality="MR")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
-    assert rec.modality == "MR"
-    assert any("modality MR, not CT" in w for w in rec.warnings)
-    assert rec.output_path.is_file()
+    assert rec.modality == "mri" and rec.dicom_modality == "MR"
+    assert rec.modality_decision["source"] == "DICOM Modality"
+    assert load_volume(rec.output_path).modality == "mri"  # the tag travels with the file
 
 
 def test_empty_folder_is_rejected(tmp_path):
@@ -204,7 +204,8 @@ def test_nifti_inputs_4d_and_nan_are_rejected_and_good_one_canonicalised(tmp_pat
         convert_acquisition(acq(tmp_path / "nan.nii.gz", "nifti"), tmp_path / "o.nii.gz")
     lps = np.diag([-1.0, -1.2, 2.0, 1.0])
     nib.save(nib.Nifti1Image(np.ones((4, 5, 6), np.int16), lps), tmp_path / "ok.nii.gz")
-    rec = convert_acquisition(acq(tmp_path / "ok.nii.gz", "nifti"), tmp_path / "o.nii.gz")
+    # all-ones intensities are neither CT- nor MRI-like: the modality is an explicit choice
+    rec = convert_acquisition(acq(tmp_path / "ok.nii.gz", "nifti"), tmp_path / "o.nii.gz", ConversionParams(modality="ct"))
     np.testing.assert_allclose(rec.original_affine, lps)
     assert nib.aff2axcodes(load_volume(rec.output_path).affine) == ("R", "A", "S")
 
@@ -225,4 +226,31 @@ def test_non_image_dicom_object_is_skipped_with_a_warning(tmp_path):
     ds.save_as(tmp_path / "dcm" / "report.dcm")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
     assert any("skipped 1 non-image DICOM file(s) (e.g. report.dcm)" in w for w in rec.warnings)
-    assert rec.modality == "CT"
+    assert rec.modality == "ct"
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha", ".mhd"])
+def test_itk_formats_are_discovered_and_read_like_nifti(tmp_path, suffix):
+    """NRRD/MetaImage files are acquisitions of kind "itk", converted through SimpleITK to the same
+    canonical volume (0 HU difference, affine within 1e-4) as the NIfTI they were written from."""
+    import SimpleITK as sitk
+
+    from defacebench.data.dataset import discover
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(-1000, 1500, size=(12, 10, 8)).astype(np.int16)
+    data[:3] = -1000  # air, so the intensities say CT
+    aff = oblique_affine()
+    nifti_path = tmp_path / "ref" / "s01.nii.gz"
+    nifti_path.parent.mkdir()
+    nib.save(nib.Nifti1Image(data, aff), nifti_path)
+    image = sitk.ReadImage(str(nifti_path))
+    (tmp_path / "ds" / "s01").mkdir(parents=True)
+    sitk.WriteImage(image, str(tmp_path / "ds" / "s01" / f"head{suffix}"))
+    ds = discover(tmp_path / "ds")
+    assert [a.kind for a in ds.acquisitions] == ["itk"] and not ds.failures
+    got = load_volume(convert_acquisition(ds.acquisitions[0], tmp_path / "a.nii.gz").output_path)
+    ref = load_volume(convert_acquisition(acq(nifti_path, "nifti"), tmp_path / "b.nii.gz").output_path)
+    assert float(np.abs(got.data - ref.data).max()) == 0.0
+    np.testing.assert_allclose(got.affine, ref.affine, atol=1e-4)
+    assert got.modality == ref.modality == "ct"

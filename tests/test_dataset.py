@@ -120,7 +120,7 @@ def test_several_nifti_files_in_one_subject_folder_fail(tmp_path):
     nifti(tmp_path / "7" / "b.nii.gz")
     nifti(tmp_path / "8" / "a.nii.gz")
     ds = discover(tmp_path)
-    assert ds.subject_ids == ("8",) and "several NIfTI files" in ds.failures[0].reason
+    assert ds.subject_ids == ("8",) and "several image files" in ds.failures[0].reason
 
 
 def test_unusable_roots_raise(tmp_path):

@@ -24,10 +24,9 @@ SMALL = dict(size_px=192, mm_per_px=1.6)  # the whole head at a fraction of the 
 @lru_cache(maxsize=1)
 def head_volume() -> Volume:
     """The synthetic CT head of the attacker tests (pydeface's template in HU, 2 mm voxels)."""
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    return Volume(base.hu.astype(np.float32), base.affine)
+    return Volume(*head_ct(2.0))
 
 
 def _frontal(n=32, s=1.0, center=(0.0, 0.0, 0.0), radius=50.0) -> OrthoCamera:
@@ -206,11 +205,14 @@ def test_a_holder_touching_the_head_stays_out_of_every_view(yaw, pitch, bound):
     """A head rest touching the back of the head and a table under it stay out of every view of the
     grid, but for the strip of the rest within ``detach_mm`` of the head, which a camera turned
     30 degrees sees beside the back of the head (~4 % of the silhouette at 1.6 mm per pixel)."""
-    from defacebench.data.sample_face import base_head, head_holder
+    from defacebench.data.phantom.hardware import HardwareParams, add_cradle_and_table, back_of_head
 
     vol = head_volume()
-    data = np.maximum(vol.data, head_holder(base_head(2.0), -1000.0, np.random.default_rng(0)))
-    data[:, :30, 4:8] = 40.0
+    data = vol.data.copy()
+    top = float((vol.affine @ [0, 0, data.shape[2] - 1, 1])[2])
+    add_cradle_and_table(data, vol.affine, back_of_head(data, vol.affine, z_from=top - 120.0, body_hu=-300.0),
+                         top - 110.0, HardwareParams(), air_hu=-900.0)
+    assert (data != vol.data).sum() > 500  # the cradle and table are there, touching the head
     p = SurfaceParams(views=((yaw, pitch),), **SMALL)
     ref = SurfaceRenderer(p).render(vol)[0].image.max(axis=2) > 0
     cluttered = SurfaceRenderer(p).render(Volume(data, vol.affine))[0].image.max(axis=2) > 0

@@ -76,11 +76,14 @@ def test_fixed_physical_scale(head_volume):
 
 def test_only_the_head_component_is_rendered(head_volume, rng):
     """A table and a head rest touching the back of the head never enter the frontal image."""
-    from defacebench.data.sample_face import base_head, head_holder
+    from defacebench.data.phantom.hardware import HardwareParams, add_cradle_and_table, back_of_head
 
     vol = head_volume()
-    data = np.maximum(vol.data, head_holder(base_head(2.0), -1000.0, rng))
-    data[:, :30, 4:8] = 40.0  # a table of soft-tissue HU behind the neck, not touching it
+    data = vol.data.copy()
+    top = float((vol.affine @ [0, 0, data.shape[2] - 1, 1])[2])
+    back = back_of_head(data, vol.affine, z_from=top - 120.0, body_hu=-300.0)
+    add_cradle_and_table(data, vol.affine, back, top - 110.0, HardwareParams(), air_hu=-900.0)
+    assert (data != vol.data).sum() > 500  # the cradle and table are there, touching the head
     ref = _foreground(_render(vol, size_px=256, mm_per_px=1.4))
     cluttered = _foreground(_render(Volume(data, vol.affine), size_px=256, mm_per_px=1.4))
     assert abs(int(cluttered.sum()) - int(ref.sum())) < 0.03 * ref.sum()

@@ -19,10 +19,9 @@ SMALL = dict(size_px=160, mm_per_px=2.0)
 @lru_cache(maxsize=1)
 def head_volume() -> Volume:
     """The synthetic CT head of the attacker tests (pydeface's template in HU, 2 mm voxels)."""
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    return Volume(base.hu.astype(np.float32), base.affine)
+    return Volume(*head_ct(2.0))
 
 
 @pytest.fixture(scope="module")

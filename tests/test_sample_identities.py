@@ -1,10 +1,11 @@
 """The sample dataset's faces are detected and distinguishable (issue 3's "done when").
 
-Renders every acquisition of the default 16-subject sample with the attacker's ``surface``
-renderer (frontal first-hit skin at -400 HU), detects with dlib HOG and embeds with the dlib
-ResNet; rescan renders are the gallery, scan renders the probes. Requires rank-1 >= 0.9 and
-detection >= 0.95. Uses the cached default sample (built on first use, ~40 s on 2 cores) and
-its NIfTI copies (identical to the DICOM, see test_sample's round trip).
+Renders every acquisition of the default 16-subject clinical-looking CT sample with the attacker's
+``surface`` renderer (frontal first-hit skin at -400 HU; cradle and table are cut off), detects with
+dlib HOG and embeds with the dlib ResNet; rescan renders are the gallery, scan renders the probes.
+Scan and rescan differ in head position and tilt, slice thickness, noise and sometimes gantry tilt.
+Requires rank-1 >= 0.9 and detection >= 0.95. Uses the cached default sample (built on first use)
+and its NIfTI copies (what the converters give back, see test_sample's converter tests).
 """
 
 from __future__ import annotations

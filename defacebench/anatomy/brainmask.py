@@ -15,6 +15,8 @@ are head. On CT both follow from HU:
   the orbits and the skull base, and the largest connected component kept.
 
 The masks are approximate (no segmentation model), but deterministic and cheap (< 1 s at 2 mm).
+:mod:`defacebench.anatomy.masks` applies the volume's modality's rule: these HU rules for CT,
+:mod:`defacebench.anatomy.mrimask` for a T1-weighted MRI.
 """
 
 from __future__ import annotations
@@ -100,3 +102,4 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     if total == 0:
         return 1.0
     return 2.0 * int(np.logical_and(a, b).sum()) / total
+

@@ -5,7 +5,8 @@ They fill removed voxels with 0. In CT, 0 HU is water: a first-hit skin surface 
 then runs along the outside of the removed block, so a renderer shows a solid "shell" where the face
 was, and the head outline still carries shape information. Three policies:
 
-- ``mask`` (default): exactly the removed voxels are set to air (``air_hu``, -1000 HU). Removed voxels
+- ``mask`` (default): exactly the removed voxels are set to air: ``air_hu`` (-1000 HU) on CT,
+  ``mri_air`` (0, what MRI defacers write anyway) on MRI, by ``Volume.modality``. Removed voxels
   come from the tool's mask (``mask``: nonzero = removed) or, when the tool gives none, from
   ``original != defaced``. Nothing else changes. For refacers (``refacers``: their replaced face is
   their output, not a removal) only mask voxels the tool set to 0 count as removed.
@@ -45,6 +46,7 @@ class CleanupParams:
 
     policy: str = "mask"
     air_hu: float = -1000.0
+    mri_air: float = 0.0
     seed_ranges: tuple[tuple[str, float, float], ...] = SEED_RANGES
     refacers: tuple[str, ...] = ("afni_reface", "afni_reface_plus")
     fill_value: float = 0.0
@@ -81,8 +83,13 @@ def apply_cleanup(
         return seed_range_cleanup(defaced, defacer=defacer, params=params)
     removed = removed_voxels(original, defaced, mask=mask, defacer=defacer, params=params)
     data = np.array(defaced.data, dtype=np.float32, copy=True)
-    data[removed] = params.air_hu
-    return Volume(data=data, affine=np.asarray(defaced.affine, float).copy())
+    data[removed] = fill_value(original.modality, params)
+    return Volume(data=data, affine=np.asarray(defaced.affine, float).copy(), modality=original.modality)
+
+
+def fill_value(modality: str, params: CleanupParams = CleanupParams()) -> float:
+    """What removed voxels become: air in the modality's units (-1000 HU on CT, 0 on MRI)."""
+    return params.mri_air if modality == "mri" else params.air_hu
 
 
 def seed_range_cleanup(defaced: Volume, *, defacer: str, params: CleanupParams = CleanupParams()) -> Volume:
@@ -93,7 +100,7 @@ def seed_range_cleanup(defaced: Volume, *, defacer: str, params: CleanupParams =
     lo, hi = bounds[defacer]
     data = np.array(defaced.data, dtype=np.float32, copy=True)
     data[(data >= lo) & (data <= hi)] = float(np.min(defaced.data))
-    return Volume(data=data, affine=np.asarray(defaced.affine, float).copy())
+    return Volume(data=data, affine=np.asarray(defaced.affine, float).copy(), modality=defaced.modality)
 
 
 def _check_grids(original: Volume, defaced: Volume, mask: np.ndarray | None) -> None:

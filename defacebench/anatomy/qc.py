@@ -2,13 +2,14 @@
 
 Per subject and defacer, from the original and the defaced volume (both canonical RAS, one grid):
 
-- ``head_removed_fraction``: changed head voxels / head voxels (head = :func:`ct_head_mask` of the
-  original). A voxel is *changed* when ``|defaced - original| > change_tol_hu``; removal, zero fill,
+- ``head_removed_fraction``: changed head voxels / head voxels (head = :func:`head_mask` of the
+  original: the HU rule for CT, the intensity rule for MRI, by ``Volume.modality``). A voxel is *changed* when ``|defaced - original| > change_tol_hu``; removal, zero fill,
   air fill and refacing all count.
 - ``face_removed_fraction``: changed voxels of the face region / face-region voxels.
-- ``brain_voxels_changed``: changed voxels inside the original's brain mask (``ct_brain_mask``), and
+- ``brain_voxels_changed``: changed voxels inside the original's brain mask (``brain_mask``), and
   ``brain_changed_fraction`` = that / brain voxels.
-- ``brain_dice``: Dice of ``ct_brain_mask(original)`` and ``ct_brain_mask(defaced)``.
+- ``brain_dice``: Dice of ``brain_mask(original)`` and ``brain_mask(defaced)`` (the defaced volume
+  is judged with the original's modality).
 
 The face region (:func:`face_region`) is an anatomical box anchored on the CT brain mask, cheap and
 template-free: head voxels anterior to the most anterior brain voxel (world y), below the
@@ -34,7 +35,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from defacebench.anatomy.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask, dice
+from defacebench.anatomy.brainmask import BrainMaskParams, dice
+from defacebench.anatomy.masks import brain_mask, head_mask
 from defacebench.contracts import Volume
 
 LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
@@ -75,8 +77,8 @@ class QCResult:
 
 def face_region(original: Volume, params: QCParams = QCParams()) -> np.ndarray:
     """Boolean face region of a canonical-RAS head CT (anatomical box; see the module docstring)."""
-    head = ct_head_mask(original, params.brain)
-    brain = ct_brain_mask(original, params.brain)
+    head = head_mask(original, params.brain)
+    brain = brain_mask(original, params.brain)
     if not brain.any():
         return np.zeros(head.shape, bool)
     world = _world_coords(original)
@@ -107,7 +109,10 @@ def registered_face_region(volume_path, workdir, *, params: QCParams = QCParams(
     img = nib.load(str(volume_path))
     face = nib.as_closest_canonical(nib.Nifti1Image((keep == 0).astype(np.uint8), img.affine))
     can = nib.as_closest_canonical(img)
-    head = ct_head_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine), params.brain)
+    from defacebench.data.volume import modality_tag
+
+    modality = modality_tag(img) or "ct"
+    head = head_mask(Volume(np.asarray(can.dataobj, np.float32), can.affine, modality), params.brain)
     return head & (np.asarray(face.dataobj) > 0)
 
 
@@ -124,8 +129,8 @@ def assess(
     face_region: np.ndarray | None = None,
 ) -> QCResult:
     """QC of one defacing; ``defaced=None`` (the defacer failed) gives the label ``failed``."""
-    head = ct_head_mask(original, params.brain)
-    brain = ct_brain_mask(original, params.brain)
+    head = head_mask(original, params.brain)
+    brain = brain_mask(original, params.brain)
     face = _face(original, params, face_region)
     if defaced is None:
         nan = float("nan")
@@ -141,10 +146,15 @@ def assess(
         face_removed_fraction=_fraction(changed, face),
         brain_voxels_changed=int((changed & brain).sum()),
         brain_changed_fraction=_fraction(changed, brain),
-        brain_dice=dice(brain, ct_brain_mask(defaced, params.brain)),
+        brain_dice=dice(brain, brain_mask(_as_modality(defaced, original.modality), params.brain)),
         head_voxels=int(head.sum()), face_voxels=int(face.sum()), brain_voxels=int(brain.sum()),
     )
     return QCResult(**{**asdict(result), "label": label(result, params)})
+
+
+def _as_modality(volume: Volume, modality: str) -> Volume:
+    """``volume`` read with ``modality``'s rules (a defacer's output may have lost its header tag)."""
+    return volume if volume.modality == modality else Volume(volume.data, volume.affine, modality)
 
 
 def _face(original: Volume, params: QCParams, given: np.ndarray | None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``defacebench convert``: convert every acquisition of a dataset to canonical-RAS float32 HU NIfTI.
+"""``defacebench convert``: convert every acquisition of a dataset to canonical-RAS float32 NIfTI (HU for CT).
 
 Writes ``<out>/<acq_id>.nii.gz`` per acquisition and ``<out>/conversion_report.json`` (one record
 per converted acquisition, every discovery and conversion failure with its reason). Exit code 0
@@ -21,7 +21,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("convert", help="convert a dataset's DICOM/NIfTI to canonical HU NIfTI")
     parser.add_argument("dataset", type=Path, help="dataset folder or CSV manifest")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--converter", default="dicom2nifti", choices=("dicom2nifti", "dcm2niix"))
+    parser.add_argument("--converter", default="dicom2nifti", choices=("dicom2nifti", "dcm2niix", "simpleitk"))
+    parser.add_argument("--modality", default="auto", choices=("auto", "ct", "mri"),
+                        help="auto: from DICOM Modality / BIDS suffix, checked against the intensities")
     parser.add_argument("--series", default=None, metavar="UID",
                         help="SeriesInstanceUID to convert (overrides the selection rule)")
     parser.add_argument("--several-series", default="pick", choices=("pick", "fail"),
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from defacebench.data.dataset import discover
 
     dataset = discover(args.dataset)
-    params = ConversionParams(converter=args.converter, series_uid=args.series,
+    params = ConversionParams(converter=args.converter, series_uid=args.series, modality=args.modality,
                               several_series=getattr(args, "several_series", "pick"))
     ensure_writable_dir(args.out, "the converted volumes")  # before any work: a read-only --out fails now
     acqs = list(dataset.acquisitions)

@@ -1,12 +1,18 @@
-"""The conversion stage: one acquisition (DICOM series or NIfTI) to a canonical-RAS float32 HU NIfTI.
+"""The conversion stage: one acquisition (DICOM series, NIfTI or another ITK image) to a canonical-RAS
+float32 NIfTI in HU (CT) or scanner units (MRI), tagged with its modality.
 
-DICOM goes through ``dicom2nifti`` (default, pure Python) or the ``dcm2niix`` binary from the
-package index; both apply RescaleSlope/RescaleIntercept, so values are HU for CT. Before a
-converter sees anything, :mod:`defacebench.data.dicomio` picks the series and validates it, so bad
-input fails with a message that names the file, the problem and the fix. The record keeps the
-converter's original affine and why the series was chosen, and no patient metadata. When a
-folder held several series, the record carries a :class:`~defacebench.data.dicomio.SeriesChoice`
-and :func:`series_notice` gives the line to print.
+DICOM goes through ``dicom2nifti`` (default, pure Python), the ``dcm2niix`` binary from the package
+index or SimpleITK's GDCM series reader (``simpleitk``); all apply RescaleSlope/RescaleIntercept,
+so values are HU for CT. Before a converter sees anything, :mod:`defacebench.data.dicomio` picks the
+series and validates it, so bad input fails with a message that names the file, the problem and
+the fix. A gantry-tilted series is converted without the converters' own tilt handling (they
+disagree: dcm2niix pads and rotates, SimpleITK ignores the shear): the harness takes the voxels,
+the sheared geometry from the headers, and resamples once (:mod:`defacebench.data.tilt`), so the
+three converters give identical volumes. NRRD/MHA/MHD files are read with SimpleITK. The modality
+is decided by :mod:`defacebench.data.modality` and recorded. The record keeps the converter's
+original affine, why the series was chosen, the tilt, the modality decision, and no patient metadata.
+When a folder held several series, the record carries a
+:class:`~defacebench.data.dicomio.SeriesChoice` and :func:`series_notice` gives the line to print.
 """
 
 from __future__ import annotations
@@ -22,24 +28,27 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.contracts import Volume
-from defacebench.errors import ConversionError
 from defacebench.data.dicomio import SeriesChoice
+from defacebench.data.modality import decide as decide_modality
+from defacebench.data.modality import declared_from_dicom, declared_from_name
+from defacebench.data.tilt import TILT_TOLERANCE_DEG, detilt, shear_deg
 from defacebench.data.volume import check_affine, check_finite, load_volume, save_volume
+from defacebench.errors import ConversionError
 
-CONVERTERS = ("dicom2nifti", "dcm2niix")
+CONVERTERS = ("dicom2nifti", "dcm2niix", "simpleitk")
 
 
 @dataclass(frozen=True)
 class ConversionParams:
-    """Which converter to use and, optionally, which series (overrides the selection rule).
-
-    ``several_series``: with several series in one folder, ``pick`` one by the documented rule
-    (the choice is recorded and printed) or ``fail`` the acquisition.
-    """
+    """Which converter to use, optionally which series (overrides the selection rule), what to do
+    with several series in one folder (``pick`` one by the documented rule, recorded and printed, or
+    ``fail`` the acquisition), and the modality choice (``auto`` decides from the headers and
+    intensities; ``ct``/``mri`` force it)."""
 
     converter: str = "dicom2nifti"
     series_uid: str | None = None
     several_series: str = "pick"
+    modality: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -50,11 +59,14 @@ class ConversionRecord:
     original_affine: list  # the converter's output affine, before canonical reorientation
     series_uid: str | None
     series_rule: str
-    modality: str
+    modality: str  # the decided modality: "ct" or "mri"
     warnings: tuple[str, ...] = ()
     converter: str = ""
     shape: tuple[int, int, int] = (0, 0, 0)
     series_choice: SeriesChoice | None = None
+    dicom_modality: str = ""  # the series' DICOM Modality tag as written ("CT", "MR", ...)
+    modality_decision: dict | None = None  # ModalityDecision.to_dict()
+    gantry_tilt_deg: float = 0.0  # shear of the series' grid, resampled away when > 0
 
     def to_dict(self) -> dict:
         """JSON-able dict (paths as strings)."""
@@ -89,12 +101,21 @@ def _run_dicom2nifti(src: Path, work: Path, folder: Path) -> Path:
     """Convert the series in ``src`` with dicom2nifti (no reorientation: we canonicalise ourselves)."""
     import dicom2nifti
 
+    import dicom2nifti.settings as d2n_settings
+
     out = work / "dicom2nifti.nii.gz"
+    # a tilted series is resampled by the harness (one implementation for every converter), so
+    # dicom2nifti's orthogonality check (which refuses it) is off; it is a module global
+    validate = d2n_settings.validate_orthogonal
+    d2n_settings.disable_validate_orthogonal()
     try:
         dicom2nifti.dicom_series_to_nifti(str(src), str(out), reorient_nifti=False)
     except Exception as exc:  # dicom2nifti raises bare Exceptions of its own
         raise ConversionError(f"{folder}: dicom2nifti failed ({type(exc).__name__}: {exc}). "
                               "Fix: try --converter dcm2niix or check the series.") from exc
+    finally:
+        if validate:
+            d2n_settings.enable_validate_orthogonal()
     return out
 
 
@@ -109,7 +130,8 @@ def _run_dcm2niix(src: Path, work: Path, folder: Path) -> Path:
     out_dir = work / "dcm2niix"
     out_dir.mkdir()
     run = run_tool([exe, "-z", "n", "-b", "n", "-f", "volume", "-o", out_dir, src], timeout=600)
-    outputs = sorted(out_dir.glob("*.nii"))
+    # dcm2niix adds a resampled "_Tilt_" copy of a tilted series; the harness resamples the original
+    outputs = sorted(p for p in out_dir.glob("*.nii") if "_Tilt_" not in p.name)
     if run.returncode != 0 or not outputs:
         raise ConversionError(f"{folder}: dcm2niix failed (exit {run.returncode}): {run.tail()}. "
                               "Fix: try --converter dicom2nifti or check the series.")
@@ -119,19 +141,56 @@ def _run_dcm2niix(src: Path, work: Path, folder: Path) -> Path:
     return outputs[0]
 
 
-def _load_converted(path: Path, src: Path) -> tuple[Volume, np.ndarray]:
-    """Load a converter's output: canonical Volume plus the converter's original affine."""
-    img = nib.load(str(path))
-    original = np.asarray(img.affine, float)
-    shape = img.shape
+def _canonical(data: np.ndarray, affine: np.ndarray, src: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(data, affine) reoriented to the closest canonical RAS+ axes; shape checked (3-D)."""
+    shape = data.shape
     if len(shape) > 3 and any(n != 1 for n in shape[3:]):
         raise ConversionError(f"{src}: the series converts to a {len(shape)}-D volume {shape}. "
                               "Fix: split the acquisitions into separate series.")
-    data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape[:3])
+    data = np.asarray(data, dtype=np.float32).reshape(shape[:3])
     check_finite(data, src)
-    check_affine(original, src)
-    can = nib.as_closest_canonical(nib.Nifti1Image(data, original))
-    return Volume(np.asarray(can.dataobj, dtype=np.float32), np.asarray(can.affine, float)), original
+    check_affine(affine, src)
+    ornt = nib.io_orientation(affine)
+    can_affine = affine @ nib.orientations.inv_ornt_aff(ornt, data.shape)
+    return np.ascontiguousarray(nib.orientations.apply_orientation(data, ornt)), can_affine
+
+
+def _load_nifti_output(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A converter's NIfTI output as (data, affine)."""
+    img = nib.load(str(path))
+    return np.asarray(img.dataobj, dtype=np.float32), np.asarray(img.affine, float)
+
+
+def _untilt(data: np.ndarray, header: np.ndarray, shape: tuple[int, int, int], src: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A canonical tilted volume on its true (header) geometry, resampled to an orthogonal grid.
+
+    ``data`` is canonical; the header affine (column, row, slice order) is brought to the same
+    canonical index order, so every converter's voxels meet the same geometry."""
+    ornt = nib.io_orientation(header)
+    can_header = header @ nib.orientations.inv_ornt_aff(ornt, shape)
+    can_shape = tuple(int(shape[int(a)]) for a in np.argsort(ornt[:, 0]))
+    if can_shape != data.shape:
+        raise ConversionError(f"{src}: converted volume {data.shape} does not match the series' "
+                              f"geometry {can_shape}. Fix: try another --converter.")
+    return detilt(data, can_header)
+
+
+def _convert_series(run, src: Path, work: Path, folder: Path, ordered, tilt: float) -> tuple[Volume, np.ndarray]:
+    """Run one converter and return the canonical Volume (tilt resampled) and its raw affine."""
+    from defacebench.data import dicomio
+
+    if run == "simpleitk":
+        from defacebench.data.itkio import read_series
+
+        data, original = read_series([s.path for s in ordered], folder)
+    else:
+        converter = _run_dicom2nifti if run == "dicom2nifti" else _run_dcm2niix
+        data, original = _load_nifti_output(converter(src, work, folder))
+    data, affine = _canonical(data, original, folder)
+    if tilt > TILT_TOLERANCE_DEG:
+        shape = (ordered[0].columns, ordered[0].rows, len(ordered))
+        data, affine = _untilt(data, dicomio.header_affine(ordered), shape, folder)
+    return Volume(data, affine), original
 
 
 def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> ConversionRecord:
@@ -143,26 +202,31 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
     series, skipped = dicomio.find_series(folder)
     chosen, rule, choice = dicomio.select_series(series, folder, params.series_uid, params.several_series)
     ordered, _ = dicomio.sorted_slices(chosen, folder)
+    tilt = shear_deg(dicomio.header_affine(ordered))
     warnings = []
     if skipped:
         warnings.append(f"{folder}: skipped {len(skipped)} non-image DICOM file(s) (e.g. {skipped[0].name})")
     if len(series) > 1:
         warnings.append(f"{folder}: {len(series)} series found; converted {chosen.uid} ({rule})")
-    if chosen.modality != "CT":
-        warnings.append(f"{folder}: modality {chosen.modality or 'missing'}, not CT: values are scanner "
-                        "units, not HU (MR is allowed; HU-based steps may not apply)")
+    if tilt > TILT_TOLERANCE_DEG:
+        warnings.append(f"{folder}: gantry tilt {tilt:.2f} deg: resampled to an orthogonal grid (linear)")
     with tempfile.TemporaryDirectory(prefix="defacebench-convert-") as tmp:
         src = Path(tmp) / "series"
         src.mkdir()
         _link_files([s.path for s in ordered], src)
-        run = _run_dicom2nifti if params.converter == "dicom2nifti" else _run_dcm2niix
-        volume, original = _load_converted(run(src, Path(tmp), folder), folder)
+        volume, original = _convert_series(params.converter, src, Path(tmp), folder, ordered, tilt)
+    decision = decide_modality(volume.data, where=str(folder), declared=declared_from_dicom(chosen.modality),
+                               declared_by="DICOM Modality", choice=params.modality)
+    if decision.warning:
+        warnings.append(decision.warning)
+    volume = Volume(volume.data, volume.affine, modality=decision.modality)
     save_volume(volume, out_path)
     return ConversionRecord(
         output_path=Path(out_path), original_affine=original.tolist(), series_uid=chosen.uid,
-        series_rule=rule, modality=chosen.modality, warnings=tuple(warnings),
+        series_rule=rule, modality=decision.modality, warnings=tuple(warnings),
         converter=params.converter, shape=tuple(int(n) for n in volume.data.shape),  # type: ignore[arg-type]
         series_choice=choice,
+        dicom_modality=chosen.modality, modality_decision=decision.to_dict(), gantry_tilt_deg=round(tilt, 4),
     )
 
 
@@ -170,7 +234,7 @@ def series_notice(record: ConversionRecord | dict | None) -> str | None:
     """The one line to print when conversion chose among several series, else None.
 
     Accepts the record or its JSON form (what the convert stage caches), so the session can call it
-    on ``BenchmarkRun.volumes()[acq_id]["record"]``.
+    on ``BenchmarkRun.volumes()[acq_id].record``.
     """
     choice = record.series_choice if isinstance(record, ConversionRecord) else (record or {}).get("series_choice")
     if not choice:
@@ -178,28 +242,42 @@ def series_notice(record: ConversionRecord | dict | None) -> str | None:
     return (choice if isinstance(choice, SeriesChoice) else SeriesChoice.from_dict(choice)).notice()
 
 
-def convert_nifti(path: Path, out_path: Path, params: ConversionParams) -> ConversionRecord:
-    """Validate a NIfTI input and write its canonical float32 copy to ``out_path``."""
-    try:
-        original = np.asarray(nib.load(str(path)).affine, float)
-    except Exception:  # load_volume below raises the named ConversionError
-        original = np.eye(4)
-    volume = load_volume(path)
+def convert_file(path: Path, out_path: Path, params: ConversionParams) -> ConversionRecord:
+    """Validate a NIfTI (nibabel) or NRRD/MHA/MHD (SimpleITK) input and write its canonical copy."""
+    from defacebench.data.itkio import is_itk_image, read_image
+
+    if is_itk_image(path) or (params.converter == "simpleitk" and not path.is_dir()):
+        data, original = read_image(path)
+        data, affine = _canonical(data, original, path)
+        data, affine = detilt(data, affine)
+        volume, reader = Volume(data, affine), "simpleitk"
+    else:
+        try:
+            original = np.asarray(nib.load(str(path)).affine, float)
+        except Exception:  # load_volume below raises the named ConversionError
+            original = np.eye(4)
+        volume, reader = load_volume(path, modality="ct"), "nibabel"
+    declared = declared_from_name(path)
+    decision = decide_modality(volume.data, where=str(path), declared=declared, declared_by="BIDS suffix",
+                               choice=params.modality)
+    volume = Volume(volume.data, volume.affine, modality=decision.modality)
     save_volume(volume, out_path)
     return ConversionRecord(
         output_path=Path(out_path), original_affine=original.tolist(), series_uid=None,
-        series_rule="NIfTI input", modality="", warnings=(), converter="nibabel",
+        series_rule=f"{reader} input", modality=decision.modality,
+        warnings=(decision.warning,) if decision.warning else (), converter=reader,
         shape=tuple(int(n) for n in volume.data.shape),  # type: ignore[arg-type]
+        modality_decision=decision.to_dict(),
     )
 
 
 def convert_acquisition(acq, out_path: Path, params: ConversionParams = ConversionParams()) -> ConversionRecord:
-    """Convert one :class:`~defacebench.data.dataset.Acquisition` to a canonical HU NIfTI at ``out_path``."""
+    """Convert one :class:`~defacebench.data.dataset.Acquisition` to a canonical NIfTI at ``out_path``."""
     path = Path(acq.path)
     if not path.exists():
         raise ConversionError(f"{path}: input does not exist. Fix: check the dataset folder.")
-    if acq.kind == "nifti":
-        return convert_nifti(path, Path(out_path), params)
+    if acq.kind in ("nifti", "itk"):
+        return convert_file(path, Path(out_path), params)
     if acq.kind == "dicom":
         return convert_dicom(path, Path(out_path), params)
-    raise ConversionError(f"{path}: unknown acquisition kind {acq.kind!r} (expected 'dicom' or 'nifti').")
+    raise ConversionError(f"{path}: unknown acquisition kind {acq.kind!r} (expected 'dicom', 'nifti' or 'itk').")

@@ -3,10 +3,15 @@
 Supported layouts (checked in this order):
 
 (d) a CSV manifest file ``subject_id,path[,session]`` (paths relative to the CSV's folder);
-(b) a BIDS-like tree ``sub-*/[ses-*/]{ct,anat}/*.nii[.gz]``;
-(a) subject folders (numbered or named), each holding a DICOM series (or several), a NIfTI file, or
-    session subfolders (a subject folder with no files of its own has one session per subfolder);
-(c) a flat folder of NIfTI files (subject id = file name without extension).
+(b) a BIDS-like tree ``sub-*/[ses-*/]{ct,anat}/*.nii[.gz]`` (or NRRD/MHA/MHD images);
+(a) subject folders (numbered or named), each holding a DICOM series (or several), a NIfTI or
+    NRRD/MHA/MHD file, or session subfolders (a subject folder with no files of its own has one
+    session per subfolder);
+(c) a flat folder of NIfTI (or NRRD/MHA/MHD) files (subject id = file name without extension).
+
+Image files other than NIfTI (NRRD ``.nrrd``/``.nhdr``, MetaImage ``.mha``/``.mhd``) are acquisitions
+of kind "itk", read with SimpleITK at conversion; a MetaImage's ``.raw``/``.zraw`` data file is its
+sidecar, not a scan.
 
 (a) and (c) may be mixed in one folder. The top folder of the sample dataset (with ``sample.json``)
 means its ``dicom/`` tree. Subject ids stay strings and are sorted naturally
@@ -26,12 +31,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from defacebench.data.itkio import ITK_SUFFIXES, is_itk_image
 from defacebench.util.hashing import file_sha256
-from defacebench.errors import DatasetError
 from defacebench.data.volume import NIFTI_SUFFIXES, is_nifti
+from defacebench.errors import DatasetError
 
-IGNORED_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".bval", ".bvec", ".log")
-"""Sidecar files that sit next to scans and are neither DICOM nor NIfTI."""
+IGNORED_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".bval", ".bvec", ".log", ".raw", ".zraw")
+"""Sidecar files that sit next to scans and are neither DICOM nor images themselves."""
+
+
+def is_image_file(path: Path) -> bool:
+    """A single-file volume: NIfTI, or an ITK format (NRRD, MHA/MHD)."""
+    return is_nifti(path) or is_itk_image(path)
+
+
+def image_kind(path: Path) -> str:
+    """The acquisition kind of a single-file volume: "nifti" or "itk"."""
+    return "nifti" if is_nifti(path) else "itk"
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,7 @@ def file_digest(path: Path) -> str:
 
 def _input_files(acq: Acquisition) -> list[Path]:
     """The files an acquisition reads (all non-hidden files under a DICOM folder)."""
-    if acq.kind == "nifti" or acq.path.is_file():
+    if acq.kind in ("nifti", "itk") or acq.path.is_file():
         return [acq.path]
     return sorted(p for p in acq.path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
@@ -138,9 +154,9 @@ def natural_key(text: str) -> tuple:
 
 
 def nifti_stem(path: Path) -> str:
-    """File name without ``.nii``/``.nii.gz``."""
+    """File name without ``.nii``/``.nii.gz`` (or an ITK image suffix)."""
     name = path.name
-    for suffix in sorted(NIFTI_SUFFIXES, key=len, reverse=True):
+    for suffix in sorted(NIFTI_SUFFIXES + ITK_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
@@ -172,13 +188,13 @@ Found = tuple[list[Acquisition], list[DatasetFailure]]
 def _acquisition_in(folder: Path, subject_id: str, session: str) -> Acquisition | DatasetFailure:
     """The single acquisition held directly in ``folder``, or the failure explaining why not."""
     files = _scan_files(folder)
-    niftis = [f for f in files if is_nifti(f)]
+    niftis = [f for f in files if is_image_file(f)]
     if niftis and len(niftis) == len(files):
         if len(niftis) > 1:
             names = ", ".join(f.name for f in niftis[:4])
-            return DatasetFailure(subject_id, folder, f"{folder}: several NIfTI files ({names}); "
+            return DatasetFailure(subject_id, folder, f"{folder}: several image files ({names}); "
                                   "keep one per acquisition or list them in a CSV manifest")
-        return Acquisition(subject_id, session, niftis[0], "nifti")
+        return Acquisition(subject_id, session, niftis[0], image_kind(niftis[0]))
     if files:
         return Acquisition(subject_id, session, folder, "dicom")
     if any(p.is_file() for p in folder.rglob("*") if not p.name.startswith(".")):
@@ -208,9 +224,9 @@ def _bids(root: Path) -> Found:
         for ses in sessions:
             session = _strip("ses-", ses.name) if ses is not sub else ""
             files = [f for mod in ("ct", "anat") if (ses / mod).is_dir()
-                     for f in _scan_files(ses / mod) if is_nifti(f)]
+                     for f in _scan_files(ses / mod) if is_image_file(f)]
             if len(files) == 1:
-                acqs.append(Acquisition(subject_id, session, files[0], "nifti"))
+                acqs.append(Acquisition(subject_id, session, files[0], image_kind(files[0])))
             elif not files:
                 fails.append(DatasetFailure(subject_id, ses, f"{ses}: no NIfTI file under ct/ or anat/; "
                                             "add the scan or remove the folder"))
@@ -225,8 +241,8 @@ def _folders(root: Path) -> Found:
     """Subject folders and flat NIfTI files directly in ``root``."""
     acqs, fails = [], []
     for f in _scan_files(root):
-        if is_nifti(f):
-            acqs.append(Acquisition(nifti_stem(f), "", f, "nifti"))
+        if is_image_file(f):
+            acqs.append(Acquisition(nifti_stem(f), "", f, image_kind(f)))
     for sub in _subdirs(root):
         a, fl = _subject_folder(sub)
         acqs += a
@@ -270,11 +286,11 @@ def _manifest_row(csv_path: Path, n: int, sid: str, raw: str, session: str) -> A
     if not path.exists():
         return fail(f"{path} does not exist (subject {sid}{', session ' + session if session else ''}); "
                     "fix the path or remove the row", path)
-    if path.is_file() and is_nifti(path):
-        return Acquisition(sid, session, path, "nifti")
+    if path.is_file() and is_image_file(path):
+        return Acquisition(sid, session, path, image_kind(path))
     if path.is_file():
-        what = "is a single DICOM file" if _is_dicom_file(path) else "is not a NIfTI file (.nii/.nii.gz)"
-        return fail(f"{path} {what}; give a NIfTI file or the folder holding the subject's DICOM series", path)
+        what = "is a single DICOM file" if _is_dicom_file(path) else "is not an image file (.nii/.nii.gz, .nrrd, .mha/.mhd)"
+        return fail(f"{path} {what}; give an image file or the folder holding the subject's DICOM series", path)
     found = _acquisition_in(path, sid, session)
     if isinstance(found, DatasetFailure):
         return fail(found.reason, path)

@@ -1,9 +1,12 @@
-"""Write a canonical RAS HU volume as a real axial CT DICOM series (one file per slice) with pydicom.
+"""Write a RAS volume as a real axial CT or MR DICOM series (one file per slice) with pydicom.
 
 Used by the sample dataset and by tests that need real (also deliberately malformed) series.
 Geometry follows the DICOM patient coordinate system (LPS): rows run anterior-to-posterior,
 columns right-to-left, slices inferior-to-superior, so ``ImageOrientationPatient`` is the
-standard axial ``[1, 0, 0, 0, 1, 0]`` unless the volume's affine is oblique.
+standard axial ``[1, 0, 0, 0, 1, 0]`` unless the volume's affine is oblique. A sheared affine (a
+gantry-tilted CT: slice planes tilted, table stepping along z) is written as such: tilted
+``ImageOrientationPatient``, positions stepping along z, ``GantryDetectorTilt`` set, and
+``SliceThickness`` the spacing along the slice normal.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -33,6 +36,12 @@ class SeriesInfo:
     series_description: str = "synthetic head CT"
     rescale_intercept: float = -1024.0
     rescale_slope: float = 1.0
+    gantry_tilt_deg: float = 0.0
+
+    @property
+    def sop_class(self) -> str:
+        """CT or MR Image Storage, by modality."""
+        return MRImageStorage if self.modality == "MR" else CTImageStorage
 
 
 def uid(key: str, part: str) -> str:
@@ -54,7 +63,9 @@ def _base_dataset(info: SeriesInfo, lps: np.ndarray, shape: tuple[int, int, int]
     zooms = np.linalg.norm(lps[:3, :3], axis=0)
     col_dir = lps[:3, 0] / zooms[0]  # along a row (increasing column index)
     row_dir = lps[:3, 1] / zooms[1]  # down a column (increasing row index)
-    return {
+    normal = np.cross(col_dir, row_dir)
+    spacing = abs(float(lps[:3, 2] @ normal))  # = the slice step unless the gantry is tilted
+    common = {
         "Modality": info.modality,
         "PatientName": info.patient_name,
         "PatientID": info.patient_id,
@@ -77,7 +88,7 @@ def _base_dataset(info: SeriesInfo, lps: np.ndarray, shape: tuple[int, int, int]
         "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
         "ImageOrientationPatient": [f"{v:.6f}" for v in (*col_dir, *row_dir)],
         "PixelSpacing": [f"{zooms[1]:.6f}", f"{zooms[0]:.6f}"],
-        "SliceThickness": f"{zooms[2]:.6f}",
+        "SliceThickness": f"{spacing:.6f}",
         "Rows": shape[1],
         "Columns": shape[0],
         "SamplesPerPixel": 1,
@@ -88,24 +99,32 @@ def _base_dataset(info: SeriesInfo, lps: np.ndarray, shape: tuple[int, int, int]
         "PixelRepresentation": 1,
         "RescaleIntercept": f"{info.rescale_intercept:g}",
         "RescaleSlope": f"{info.rescale_slope:g}",
-        "RescaleType": "HU",
-        "KVP": "120",
         "PositionReferenceIndicator": "",
         "PatientPosition": "HFS",
     }
+    return {**common, **_modality_tags(info)}
+
+
+def _modality_tags(info: SeriesInfo) -> dict:
+    """Tags only one modality has (CT: HU rescale, kVp, gantry tilt; MR: field and sequence)."""
+    if info.modality == "MR":
+        return {"MagneticFieldStrength": "3", "ScanningSequence": "GR", "SequenceVariant": ["SP", "MP"],
+                "MRAcquisitionType": "3D", "RepetitionTime": "2300", "EchoTime": "2.98", "FlipAngle": "9",
+                "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"]}
+    return {"RescaleType": "HU", "KVP": "120", "GantryDetectorTilt": f"{info.gantry_tilt_deg:.2f}"}
 
 
 def _slice_file(common: dict, info: SeriesInfo, k: int, position: np.ndarray, pixels: np.ndarray) -> FileDataset:
     """One slice as a complete Part-10 CT Image Storage dataset."""
     sop_uid = uid(info.uid_key, f"instance-{k}")
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPClassUID = info.sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
     for key, value in common.items():
         setattr(ds, key, value)
-    ds.SOPClassUID = CTImageStorage
+    ds.SOPClassUID = info.sop_class
     ds.SOPInstanceUID = sop_uid
     ds.InstanceNumber = k + 1
     ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
@@ -128,7 +147,8 @@ def quantized_hu(hu: np.ndarray, info: SeriesInfo) -> np.ndarray:
 def write_series(hu: np.ndarray, ras_affine: np.ndarray, folder: Path, info: SeriesInfo) -> list[Path]:
     """Write ``hu`` (i, j, k) with its RAS affine as one DICOM file per axial slice into ``folder``.
 
-    Returns the written paths in slice order. The volume's k axis must be (close to) the S axis.
+    Returns the written paths in slice order. The volume's k axis must be (close to) the S axis;
+    the affine may be sheared (gantry tilt: see the module docstring).
     """
     folder.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(n) for n in hu.shape)

@@ -345,3 +345,17 @@ def sorted_slices(series: Series, folder: Path) -> tuple[list[SliceHeader], floa
             f"({bad.size} irregular gap(s)). Fix: re-export the complete series with even spacing."
         )
     return ordered, median
+
+
+def header_affine(ordered: list[SliceHeader]) -> np.ndarray:
+    """RAS voxel-to-world affine of a sorted series from its headers alone, in the index order
+    (column, row, slice): a gantry-tilted series gets its true, sheared slice step."""
+    first, last = ordered[0], ordered[-1]
+    iop = np.asarray(first.orientation, float)
+    row_spacing, col_spacing = first.pixel_spacing or (1.0, 1.0)
+    lps = np.eye(4)
+    lps[:3, 0] = iop[:3] * col_spacing  # along a row: increasing column index
+    lps[:3, 1] = iop[3:] * row_spacing  # down a column: increasing row index
+    lps[:3, 2] = (np.asarray(last.position) - np.asarray(first.position)) / max(len(ordered) - 1, 1)
+    lps[:3, 3] = first.position
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps

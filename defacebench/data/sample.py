@@ -1,16 +1,21 @@
-"""The embedded sample head-CT dataset: deterministic, offline, cached, with distinct faces.
+"""The embedded sample dataset: clinical-looking head CT (or T1-weighted MRI), deterministic, cached.
 
-``make_sample_dataset`` synthesises ``n_subjects`` identities from pydeface's template (see
-:mod:`defacebench.data.sample_face`), two acquisitions each (sessions ``scan`` and ``rescan``), and
-writes them as real CT DICOM series plus a NIfTI copy::
+``make_sample_dataset`` synthesises ``n_subjects`` identities from the phantom
+(:mod:`defacebench.data.phantom`), two acquisitions each (sessions ``scan`` and ``rescan``), and
+writes them as real DICOM series plus a NIfTI copy in a BIDS layout::
 
-    <out>/dicom/<001..N>/<scan|rescan>/slice_0001.dcm ...   <- returned root; ``discover`` reads it
-    <out>/nifti/sub-<id>/ses-<session>/ct/sub-<id>_ses-<session>_ct.nii.gz
-    <out>/sample.json                                         params and layout
-    <out>/COMPLETE                                            written last: the cache marker
+    <out>/dicom/<001..N>/<scan|rescan>/slice_0001.dcm ...    <- returned root; ``discover`` reads it
+    <out>/nifti/sub-<id>/ses-<session>/ct/sub-<id>_ses-<session>_ct.nii.gz        (CT)
+    <out>/nifti/sub-<id>/ses-<session>/anat/sub-<id>_ses-<session>_T1w.nii.gz     (MRI)
+    <out>/sample.json     params, layout and what each acquisition drew (slice, tilt, metal...)
+    <out>/COMPLETE        written last: the cache marker
 
-A subject's identity depends only on (seed, subject index), so subject 007 is the same person in a
-16- and a 100-subject dataset. Patient names and ids are neutral synthetic values (``SAMPLE^001``).
+CT acquisitions vary like clinical series: head position and tilt in the field of view, slice
+thickness, a few gantry-tilted series (written as tilted DICOM; the NIfTI copy holds what the
+converters give back: the series resampled to an orthogonal grid), noise, and dental metal
+streaks in some subjects; the head lies in a cradle on the table. A subject's identity depends
+only on (seed, subject index), so subject 007 is the same person in a 16- and a 100-subject
+dataset, in CT and in MRI. Patient names and ids are neutral synthetic values (``SAMPLE^001``).
 """
 
 from __future__ import annotations
@@ -21,33 +26,52 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
+from defacebench.data.phantom.anatomy import AnatomyParams
+from defacebench.data.phantom.identity import IdentityParams, PoseParams
+from defacebench.data.phantom.scanner import ScannerParams, mri_scanner
+from defacebench.data.sample_write import SESSIONS, nifti_copy_path, nifti_root, write_subject
 from defacebench.errors import DatasetError
-from defacebench.data.sample_face import AnatomyParams, IdentityParams
 
-SESSIONS = ("scan", "rescan")
+__all__ = ["SESSIONS", "MARKER", "SampleParams", "make_sample_dataset", "sample_dataset", "nifti_copy_path",
+           "nifti_root", "subject_ids", "default_sample_dir", "acquisitions_info", "data_root"]
+
 MARKER = "COMPLETE"
-FORMAT_VERSION = 1  # bump when the generator changes its output for the same params
+FORMAT_VERSION = 2  # bump when the generator changes its output for the same params
+MODALITIES = ("ct", "mri")
 
 
 @dataclass(frozen=True)
 class SampleParams:
-    """Everything that determines the sample dataset's content (hashed into its cache key)."""
+    """Everything that determines the sample dataset's content (hashed into its cache key).
+
+    ``scanner`` None means the modality's defaults (:class:`ScannerParams` for CT,
+    :func:`mri_scanner` for MRI); ``matrix`` > 0 overrides their in-plane matrix (512 = clinical)."""
 
     n_subjects: int = 16
     seed: int = 0
-    voxel_mm: float = 2.0
-    head_holder: bool = False
+    modality: str = "ct"
+    matrix: int = 0
     identity: IdentityParams = field(default_factory=IdentityParams)
+    pose: PoseParams = field(default_factory=PoseParams)
     anatomy: AnatomyParams = field(default_factory=AnatomyParams)
+    scanner: ScannerParams | None = None
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise DatasetError(f"sample modality {self.modality!r} is unknown: use one of {', '.join(MODALITIES)}")
+
+    def scanner_params(self) -> ScannerParams:
+        """The acquisition settings actually used (modality defaults, matrix override)."""
+        p = self.scanner or (ScannerParams() if self.modality == "ct" else mri_scanner())
+        return replace(p, matrix=self.matrix) if self.matrix > 0 else p
 
     def key(self) -> str:
         """Content key of these params (and the generator version)."""
-        blob = json.dumps({"v": FORMAT_VERSION, **asdict(self)}, sort_keys=True)
+        blob = json.dumps({"v": FORMAT_VERSION, **asdict(self), "resolved": asdict(self.scanner_params())},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -57,22 +81,16 @@ def subject_ids(n: int) -> list[str]:
     return [f"{i + 1:0{width}d}" for i in range(n)]
 
 
-def default_sample_dir(params: SampleParams = SampleParams()) -> Path:
-    """Where the sample with these params lives: ``$DEFACEBENCH_DATA`` or ``~/.cache/defacebench``."""
+def data_root() -> Path:
+    """Where generated data is cached: ``$DEFACEBENCH_DATA`` or ``~/.cache/defacebench``."""
     base = os.environ.get("DEFACEBENCH_DATA")
-    root = Path(base) if base else Path.home() / ".cache" / "defacebench"
-    return root / f"sample-n{params.n_subjects}-s{params.seed}-{params.key()}"
+    return Path(base) if base else Path.home() / ".cache" / "defacebench"
 
 
-def nifti_root(dataset_root: Path) -> Path:
-    """The NIfTI copy's tree for the DICOM root that :func:`make_sample_dataset` returned."""
-    return Path(dataset_root).parent / "nifti"
-
-
-def nifti_copy_path(dataset_root: Path, subject_id: str, session: str) -> Path:
-    """Path of one acquisition's NIfTI copy (BIDS-like, so ``discover`` can read that tree too)."""
-    name = f"sub-{subject_id}_ses-{session}_ct.nii.gz"
-    return nifti_root(dataset_root) / f"sub-{subject_id}" / f"ses-{session}" / "ct" / name
+def default_sample_dir(params: SampleParams = SampleParams()) -> Path:
+    """Where the sample with these params lives (under :func:`data_root`)."""
+    tag = "" if params.modality == "ct" else f"-{params.modality}"
+    return data_root() / f"sample{tag}-n{params.n_subjects}-s{params.seed}-{params.key()}"
 
 
 def _is_complete(out: Path, params: SampleParams) -> bool:
@@ -81,40 +99,11 @@ def _is_complete(out: Path, params: SampleParams) -> bool:
     return marker.is_file() and marker.read_text().strip() == params.key()
 
 
-def _build_subject(task: tuple[SampleParams, int, str, str]) -> str:
-    """Generate and write both acquisitions of one subject (a top-level function: picklable)."""
-    from defacebench.data import sample_face as sf
-    from defacebench.data.dicom_write import SeriesInfo, quantized_hu, write_series
-    from defacebench.data.volume import save_nifti_atomic
-
-    import nibabel as nib
-
+def _build_subject(task: tuple[SampleParams, int, str, str]) -> dict:
+    """Generate and write both acquisitions of one subject (top-level: picklable); returns what
+    each acquisition drew."""
     params, index, subject_id, staging = task
-    base = sf.base_head(params.voxel_mm, params.anatomy)
-    ident = sf.make_identity(base, np.random.default_rng([params.seed, index]), params.identity)
-    for s_index, session in enumerate(SESSIONS):
-        rng = np.random.default_rng([params.seed, index, s_index + 1])
-        pose = sf.random_pose(rng, params.identity)
-        hu = sf.render_acquisition(base, ident, pose, rng, params.identity.noise_hu)
-        if params.head_holder:
-            hu = np.maximum(hu, sf.head_holder(base, params.anatomy.air_hu, rng))
-        info = SeriesInfo(
-            uid_key=f"sample-{params.key()}-{subject_id}-{session}",
-            patient_name=f"SAMPLE^{subject_id}",
-            patient_id=f"SAMPLE{subject_id}",
-            study_date="20240115" if session == "scan" else "20240415",
-            study_time=f"{9 + index % 8:02d}{(7 * index) % 60:02d}00",
-            series_number=1 + s_index,
-            series_description=f"synthetic head CT {session}",
-        )
-        root = Path(staging) / "dicom"
-        write_series(hu, base.affine, root / subject_id / session, info)
-        copy = quantized_hu(hu, info).astype(np.int16)
-        img = nib.Nifti1Image(copy, base.affine)
-        img.set_qform(base.affine, code=1)
-        img.set_sform(base.affine, code=1)
-        save_nifti_atomic(img, nifti_copy_path(root, subject_id, session))
-    return subject_id
+    return write_subject(params, index, subject_id, Path(staging))
 
 
 def _prepare_target(out: Path) -> None:
@@ -131,15 +120,17 @@ def _prepare_target(out: Path) -> None:
     shutil.rmtree(out)
 
 
-def _run_tasks(tasks: list, workers: int | None) -> None:
-    """Build subjects in a process pool (or serially for one worker)."""
+def _run_tasks(tasks: list, workers: int | None) -> list[dict]:
+    """Build subjects in a process pool (or serially for one worker); the anatomy is built (or
+    read from its cache) once here first, so workers only read it."""
+    from defacebench.data.phantom.anatomy import base_anatomy
+
+    base_anatomy(tasks[0][0].anatomy)
     n = workers or min(len(tasks), os.cpu_count() or 1)
     if n <= 1:
-        for t in tasks:
-            _build_subject(t)
-        return
+        return [_build_subject(t) for t in tasks]
     with ProcessPoolExecutor(max_workers=n) as pool:
-        list(pool.map(_build_subject, tasks))
+        return list(pool.map(_build_subject, tasks))
 
 
 def make_sample_dataset(
@@ -162,8 +153,10 @@ def make_sample_dataset(
     os.chmod(staging, 0o755)  # mkdtemp makes it private; the dataset is meant to be shared
     try:
         ids = subject_ids(params.n_subjects)
-        _run_tasks([(params, i, sid, str(staging)) for i, sid in enumerate(ids)], workers)
-        meta = {"params": asdict(params), "key": params.key(), "subjects": ids, "sessions": SESSIONS}
+        drawn = _run_tasks([(params, i, sid, str(staging)) for i, sid in enumerate(ids)], workers)
+        meta = {"params": asdict(params), "scanner": asdict(params.scanner_params()), "key": params.key(),
+                "subjects": ids, "sessions": SESSIONS,
+                "acquisitions": {k: v for d in drawn for k, v in d.items()}}
         (staging / "sample.json").write_text(json.dumps(meta, indent=2))
         (staging / MARKER).write_text(params.key())  # last file; the rename publishes it all at once
         _publish(staging, out, params)
@@ -181,6 +174,11 @@ def _publish(staging: Path, out: Path, params: SampleParams) -> None:
             raise
 
 
-def sample_dataset() -> Path:
-    """The default sample dataset (16 subjects, seed 0), built on first use."""
-    return make_sample_dataset()
+def acquisitions_info(dataset_root: Path) -> dict:
+    """What each acquisition of a built sample drew (``{"001_scan": {"slice_mm": ..., ...}}``)."""
+    return json.loads((Path(dataset_root).parent / "sample.json").read_text())["acquisitions"]
+
+
+def sample_dataset(modality: str = "ct") -> Path:
+    """The default sample dataset (16 subjects, seed 0) of ``modality``, built on first use."""
+    return make_sample_dataset(params=SampleParams(modality=modality))

@@ -4,11 +4,17 @@ Everything downstream of conversion sees one orientation (RAS+, via nibabel's
 ``as_closest_canonical``) so renderers and defacers never have to guess which way the face points.
 Invalid inputs (4-D, NaN/inf, unreadable) raise :class:`~defacebench.errors.ConversionError`
 naming the file, the problem and the fix.
+
+The volume's modality travels with the file: :func:`save_volume` writes ``modality=ct`` (or
+``mri``) into the NIfTI header's ``descrip`` field, which defacers that copy the input header keep;
+:func:`load_volume` reads it back (an explicit ``modality`` argument wins; an untagged file gets the
+modality its intensities suggest, see :mod:`defacebench.data.modality`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -19,6 +25,22 @@ from defacebench.contracts import Volume
 from defacebench.errors import ConversionError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+_TAG = re.compile(r"modality=(ct|mri)\b")
+
+
+def tag_modality(img: nib.Nifti1Image, modality: str) -> None:
+    """Record ``modality`` in the image header's ``descrip`` (in place; other text is kept)."""
+    old = _TAG.sub("", bytes(img.header["descrip"]).split(b"\0")[0].decode("latin-1", "replace")).strip()
+    img.header["descrip"] = f"modality={modality} {old}".strip()[:79].encode("latin-1", "replace")
+
+
+def modality_tag(img) -> str | None:
+    """The modality recorded by :func:`tag_modality` in a NIfTI header, or None."""
+    header = getattr(img, "header", None)
+    if header is None or "descrip" not in header:
+        return None
+    found = _TAG.search(bytes(header["descrip"]).decode("latin-1", "replace"))
+    return found.group(1) if found else None
 
 
 def is_nifti(path: Path) -> bool:
@@ -77,8 +99,11 @@ def check_affine(affine: np.ndarray, path: Path | str) -> None:
         )
 
 
-def load_volume(path: Path | str) -> Volume:
-    """Read a NIfTI file as a canonical RAS+ float32 Volume; raise ConversionError when unusable."""
+def load_volume(path: Path | str, modality: str | None = None) -> Volume:
+    """Read a NIfTI file as a canonical RAS+ float32 Volume; raise ConversionError when unusable.
+
+    The Volume's modality: ``modality`` when given, else the header's tag, else the intensities'
+    verdict (:func:`defacebench.data.modality.intensity_modality`; CT when undecided)."""
     path = Path(path)
     try:
         img = nib.load(str(path))
@@ -102,7 +127,14 @@ def load_volume(path: Path | str) -> Volume:
     check_affine(img.affine, path)
     img3 = nib.Nifti1Image(data, img.affine)
     can = nib.as_closest_canonical(img3)
-    return Volume(data=np.asarray(can.dataobj, dtype=np.float32), affine=np.asarray(can.affine, float))
+    if modality is None:
+        modality = modality_tag(img)
+    if modality is None:
+        from defacebench.data.modality import intensity_modality
+
+        modality = intensity_modality(data).modality or "ct"
+    return Volume(data=np.asarray(can.dataobj, dtype=np.float32), affine=np.asarray(can.affine, float),
+                  modality=modality)
 
 
 def to_nifti(volume: Volume) -> nib.Nifti1Image:
@@ -111,6 +143,7 @@ def to_nifti(volume: Volume) -> nib.Nifti1Image:
     img.set_qform(volume.affine, code=1)
     img.set_sform(volume.affine, code=1)
     img.header.set_xyzt_units("mm")
+    tag_modality(img, volume.modality)
     return img
 
 

@@ -40,10 +40,9 @@ def plugin(kind: str, name: str, **changes: Any) -> Any:
 @lru_cache(maxsize=1)
 def sample_head() -> Volume:
     """The sample dataset's synthetic head CT (HU, 2 mm, RAS affine), the input of every attacker figure."""
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
-    base = base_head(2.0)
-    return Volume(base.hu.astype(np.float32), base.affine)
+    return Volume(*head_ct(2.0))
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +80,7 @@ def face_items(n: int, seed: int = 0, views: tuple[tuple[int, int], ...] = ((0, 
     faces = [best_face(hog.detect(image)) for image in images]
     if any(face is None for face in faces):
         raise BenchmarkError(f"dlib_hog found no face on the surface render(s) {views} of the sample head "
-                             "(defacebench.data.sample_face.base_head): check the surface renderer and dlib_hog")
+                             "(defacebench.data.phantom.anatomy.head_ct): check the surface renderer and dlib_hog")
     rng = np.random.default_rng(seed)
     return [(np.clip(images[k % len(images)] + rng.normal(0, 3, images[0].shape), 0, 255).astype(np.uint8),
              faces[k % len(images)]) for k in range(n)]

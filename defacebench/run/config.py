@@ -53,7 +53,8 @@ class ConfigId:
 
 CLEANUPS = ("mask", "seed_range", "none")
 EXECUTORS = ("local", "serial", "dask")
-CONVERTERS = ("dicom2nifti", "dcm2niix")
+CONVERTERS = ("dicom2nifti", "dcm2niix", "simpleitk")
+MODALITY_CHOICES = ("auto", "ct", "mri")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
 DEFAULT_SCENARIOS = ("rescan",)
 """Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec)."""
@@ -88,6 +89,7 @@ class RunConfig:
     policy: str = "f1"
     cleanup: str = "mask"
     converter: str = "dicom2nifti"
+    modality: str = "auto"
     qc_filter: str | None = None
     failed_defacing: str = "exposed"
     defacer_fail_share: float = 0.2
@@ -101,7 +103,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         checks = {"cleanup": CLEANUPS, "executor": EXECUTORS, "converter": CONVERTERS,
-                  "failed_defacing": FAILED_DEFACING}
+                  "failed_defacing": FAILED_DEFACING, "modality": MODALITY_CHOICES}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")

@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 
 from defacebench.contracts import KINDS, check_name
 from defacebench.errors import DefacebenchError
-from defacebench.run.config import CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING, RunConfig
+from defacebench.run.config import (CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING,
+                                    MODALITY_CHOICES, RunConfig)
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--n-bootstrap", "n_bootstrap", "bootstrap resamples for the CIs", _count),
     Option("--cleanup", "cleanup", "post-defacing cleanup of removed voxels", choices=CLEANUPS),
     Option("--converter", "converter", "DICOM converter", choices=CONVERTERS),
+    Option("--modality", "modality", "modality of the scans: auto (DICOM Modality tag, BIDS suffix, checked "
+           "against the intensities), ct or mri", choices=MODALITY_CHOICES),
     Option("--qc-filter", "qc_filter", "keep only subjects with this QC label (e.g. ok), as the study did by hand"),
     Option("--failed-defacing", "failed_defacing", "how a failed defacing is scored: exposed (its undefaced "
            "probe; default), excluded or nonmatch", choices=FAILED_DEFACING),

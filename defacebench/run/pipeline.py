@@ -139,7 +139,7 @@ class BenchmarkRun:
         def compute():
             from defacebench.data.convert import ConversionParams
 
-            params = ConversionParams(converter=self.config.converter)
+            params = ConversionParams(converter=self.config.converter, modality=self.config.modality)
             acqs = self.acquisitions()
             ids = sorted(acqs)
             tasks = [ConvertTask(self.env, acqs[i], params) for i in ids]

@@ -105,7 +105,7 @@ def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
     try:
         result = plugin.deface(Path(task.volume_path), workdir)
         seconds = time.perf_counter() - start
-        defaced = load_volume(Path(result.volume_path))
+        defaced = load_volume(Path(result.volume_path), modality=original.modality)
         if defaced.data.shape != original.data.shape:
             raise DefacebenchError(
                 f"{plugin.name} changed the volume shape {original.data.shape} -> {defaced.data.shape}")
@@ -145,7 +145,7 @@ def qc_task(task: QCTask) -> Defaced:
         from defacebench.data.volume import load_volume
 
         original = load_volume(Path(task.volume_path))
-        defaced = load_volume(Path(task.defaced.path)) if task.defaced.ok else None
+        defaced = load_volume(Path(task.defaced.path), modality=original.modality) if task.defaced.ok else None
         write_json(tmp / "qc.json", assess(original, defaced, params=task.params).to_dict())
 
     folder = get_or_build(cache, "qc", key, build)

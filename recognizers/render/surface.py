@@ -22,6 +22,8 @@ would swamp identity); shading is Lambert with a small ambient term and the view
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +57,15 @@ class SurfaceParams:
     that also holds the neck and shoulders is framed on the head.
     ``coarse_factor`` / ``fine_samples`` / ``fine_step_mm``: the ray caster's coarse image grid and
     samples per pixel. ``depth_smoothing_mm`` / ``voxel_smoothing``: depth-map smoothing before
-    shading (see :func:`smoothing_sigma_mm`).
+    shading (see :func:`smoothing_sigma_mm`). ``threshold_hu``: the skin level on CT;
+    ``mri_threshold`` / ``mri_threshold_scale``: on MRI (no HU) the skin level is
+    ``mri_threshold_scale`` x Otsu's threshold of the volume ("otsu"), or that scale x the 99th
+    percentile ("percentile"); see :func:`defacebench.anatomy.mrimask.mri_skin_level`.
     """
 
     threshold_hu: float = -400.0
+    mri_threshold: str = "otsu"
+    mri_threshold_scale: float = 0.6
     views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
     lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
     method: str = "mesh"
@@ -148,7 +155,7 @@ class SurfaceRenderer:
     """Skin isosurface renderer (see the module docstring); one View per (camera, light)."""
 
     name = "surface"
-    version = "2"
+    version = "3"
 
     def __init__(self, params: SurfaceParams | None = None) -> None:
         self.params = params if params is not None else SurfaceParams()
@@ -162,7 +169,19 @@ class SurfaceRenderer:
         return Availability.yes()
 
     def render(self, volume: Volume) -> list[View]:
-        """Render every view; an empty head gives black images (no face)."""
+        """Render every view; an empty head gives black images (no face). On MRI (no HU) the skin
+        level comes from the volume's own intensities and the head is made solid first (a T1's dark
+        skull would otherwise leave the brain as the largest component)."""
+        if volume.modality == "mri":
+            from defacebench.anatomy.mrimask import mri_skin_level, solid_head
+
+            level = mri_skin_level(volume.data, self.params.mri_threshold, self.params.mri_threshold_scale)
+            params = dataclasses.replace(self.params, threshold_hu=level)
+            return SurfaceRenderer(params)._render(solid_head(volume, level))
+        return self._render(volume)
+
+    def _render(self, volume: Volume) -> list[View]:
+        """:meth:`render` with the params' skin threshold."""
         p = self.params
         threshold = skin_threshold(volume, p)
         head = head_component(volume, threshold, HeadSeparation.of(p))

@@ -25,11 +25,10 @@ BATCH = len(VIEWS)
 
 @lru_cache(maxsize=1)
 def _renders() -> tuple[np.ndarray, ...]:
-    from defacebench.data.sample_face import base_head
+    from defacebench.data.phantom.anatomy import head_ct
 
     renderer = load_registry().get("renderers", "surface")
-    base = base_head(2.0)
-    volume = Volume(base.hu.astype(np.float32), base.affine)
+    volume = Volume(*head_ct(2.0))
     return tuple(v.image for v in type(renderer)(type(renderer.params)(views=VIEWS)).render(volume))
 
 

@@ -1,0 +1,45 @@
+"""Head and brain masks by modality: the HU rules on CT, the T1 intensity rules on MRI.
+
+The one place that maps ``Volume.modality`` to its mask rules, so QC, cleanup and the defacers that
+need a brain mask (quickshear, pydeface_ants' ``spare_brain``) apply the same rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from defacebench.anatomy.brainmask import BrainMaskParams, ct_brain_mask, ct_head_mask
+from defacebench.anatomy.mrimask import MriMaskParams, mri_brain_mask, mri_head_mask
+from defacebench.contracts import Volume
+
+
+def head_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams(),
+              mri: MriMaskParams = MriMaskParams()) -> np.ndarray:
+    """Head voxels by the volume's modality: :func:`ct_head_mask` (HU) or the MRI rule
+    (:func:`defacebench.anatomy.mrimask.mri_head_mask`)."""
+    if volume.modality == "mri":
+        return mri_head_mask(volume, mri)
+    return ct_head_mask(volume, params)
+
+
+def brain_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams(),
+               mri: MriMaskParams = MriMaskParams()) -> np.ndarray:
+    """Brain voxels by the volume's modality: :func:`ct_brain_mask` (HU) or the MRI rule
+    (:func:`defacebench.anatomy.mrimask.mri_brain_mask`)."""
+    if volume.modality == "mri":
+        return mri_brain_mask(volume, mri)
+    return ct_brain_mask(volume, params)
+
+
+def nifti_modality(img, data: np.ndarray | None = None) -> str:
+    """The modality of a NIfTI image for a plugin that got only a file: the header's tag written
+    at conversion (:func:`defacebench.data.volume.tag_modality`), else the intensities' verdict
+    (:func:`defacebench.data.modality.intensity_modality`), else "ct"."""
+    from defacebench.data.modality import intensity_modality
+    from defacebench.data.volume import modality_tag
+
+    tag = modality_tag(img)
+    if tag:
+        return tag
+    values = np.asarray(img.dataobj, np.float32) if data is None else data
+    return intensity_modality(values).modality or "ct"

@@ -1,0 +1,110 @@
+"""Who a synthetic subject is (shape) and how they lie in the scanner (pose).
+
+Identity follows FIELD.md section 3's measured recipe: a few % anisotropic scale plus ~20 smooth
+Gaussian displacement bumps (sigma ~20 mm), most of them centred on the face. Pose is a rotation
+about the head's centre (pitch: chin toward the chest; roll; yaw) plus a shift within the field of
+view, drawn per acquisition, so scan and rescan of one person never line up exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from defacebench.data.phantom.anatomy import BaseAnatomy
+
+
+@dataclass(frozen=True)
+class IdentityParams:
+    """How different the synthetic identities are."""
+
+    scale_mean: float = 0.95  # the template is a large head (211 mm nose to occiput)
+    scale_sd: float = 0.03  # sd of per-axis scale, clipped to 2 sd
+    n_bumps: int = 20
+    bump_sigma_mm: float = 20.0
+    face_fraction: float = 0.85  # fraction of bump centres on the face
+    bump_rms_mm: float = 6.5  # RMS of the bumps' peak displacement
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    """Head position and tilt ranges of one acquisition (uniform within +-each value)."""
+
+    pitch_deg: float = 3.0
+    roll_deg: float = 2.0
+    yaw_deg: float = 2.0
+    shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
+    centre: tuple[float, float, float] = (0.0, 0.0, -20.0)  # rotation centre, template frame mm
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One synthetic person: per-axis scale and displacement bumps (centres, vectors in mm)."""
+
+    scale: np.ndarray
+    centres: np.ndarray
+    vectors: np.ndarray
+    sigma_mm: float
+
+
+def make_identity(base: BaseAnatomy, rng: np.random.Generator, p: IdentityParams) -> Identity:
+    """Draw an identity: anisotropic scale and ``n_bumps`` bumps, ``face_fraction`` on the face."""
+    scale = p.scale_mean + np.clip(rng.normal(0.0, p.scale_sd, 3), -2 * p.scale_sd, 2 * p.scale_sd)
+    n_face = int(round(p.face_fraction * p.n_bumps))
+    face = base.face_points[rng.choice(len(base.face_points), n_face)]
+    other = base.surface_points[rng.choice(len(base.surface_points), p.n_bumps - n_face)]
+    # centres sit a few mm under the skin so a bump moves skin and the tissue under it together
+    centres = np.concatenate([face, other]) + rng.normal(0.0, 3.0, (p.n_bumps, 3))
+    vectors = rng.normal(0.0, p.bump_rms_mm / np.sqrt(3.0), (p.n_bumps, 3))
+    return Identity(scale=scale, centres=centres, vectors=vectors, sigma_mm=p.bump_sigma_mm)
+
+
+def _rotation(pitch: float, roll: float, yaw: float) -> np.ndarray:
+    """Rotation matrix: pitch about x (positive lifts the chin), roll about y, yaw about z (degrees)."""
+    a, b, c = np.deg2rad([pitch, roll, yaw])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def random_pose(rng: np.random.Generator, p: PoseParams) -> np.ndarray:
+    """A 4x4 rigid transform (template frame -> scanner frame) within the ranges of ``p``."""
+    angles = rng.uniform(-1.0, 1.0, 3) * np.array([p.pitch_deg, p.roll_deg, p.yaw_deg])
+    rot = _rotation(*angles)
+    centre = np.asarray(p.centre, float)
+    pose = np.eye(4)
+    pose[:3, :3] = rot
+    pose[:3, 3] = centre - rot @ centre + rng.uniform(-1.0, 1.0, 3) * np.asarray(p.shift_mm)
+    return pose
+
+
+def displacement(points: np.ndarray, ident: Identity) -> np.ndarray:
+    """Sum of the identity's Gaussian bumps at ``points`` (n, 3) mm."""
+    out = np.zeros_like(points)
+    inv = -0.5 / ident.sigma_mm**2
+    for c, v in zip(ident.centres, ident.vectors):
+        d2 = ((points - c) ** 2).sum(axis=1)
+        near = d2 < (4.0 * ident.sigma_mm) ** 2  # beyond 4 sigma a bump is < 0.04 % of its peak
+        out[near] += np.exp(d2[near] * inv)[:, None] * v
+    return out
+
+
+def coarse_field(lo: np.ndarray, hi: np.ndarray, ident: Identity, step_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bump field sampled every ``step_mm`` over the box [lo, hi] (the bumps are smooth):
+    ``(3, nx, ny, nz)`` displacements and the box origin, so warping costs three interpolations."""
+    axes = [np.arange(a, b + step_mm, step_mm) for a, b in zip(lo, hi)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    field = displacement(pts, ident).T.reshape((3, *(len(a) for a in axes)))
+    return field.astype(np.float32), np.asarray(lo, float)
+
+
+def to_scanner(points: np.ndarray, ident: Identity, pose: np.ndarray) -> np.ndarray:
+    """Where template-frame anatomy points (n, 3) end up in the scanner frame (forward map).
+
+    Inverts the backward map ``p = S^-1 P^-1 x + u(S^-1 P^-1 x)`` by two fixed-point steps (the bump
+    field is smooth, so this is accurate to well under a millimetre)."""
+    q = points - displacement(points, ident)
+    q = points - displacement(q, ident)
+    return (q * ident.scale) @ pose[:3, :3].T + pose[:3, 3]
