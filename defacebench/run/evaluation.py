@@ -75,7 +75,7 @@ def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
     sides = _Sides(failures=list(dropped))
     tested = run.embedded(cid.defacer, *attack, grid)
     undefaced = run.embedded(CONTROL, *attack, grid)
-    defacings = run._defaced_all(cid.defacer)
+    defacings = run.defacings(cid.defacer)
     for roles in subjects:
         s, probe_acq = roles.subject_id, roles.probe.acq_id
         gallery_acq = (roles.other if scenario.gallery.acquisition == "other" else roles.probe).acq_id
@@ -100,7 +100,7 @@ def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
 def _gallery(run, cid, scenario, acq: str, tested, undefaced):
     """The gallery embedding; an aware attacker whose own defacing of the gallery failed falls back
     to the undefaced gallery (the attacker keeps the stronger option)."""
-    if scenario.defaced_gallery and run._defaced_all(cid.defacer)[acq].ok:
+    if scenario.defaced_gallery and run.defacings(cid.defacer)[acq].ok:
         return tested[acq]
     return undefaced[acq]
 
@@ -191,7 +191,7 @@ def _failure_share(sides: _Sides) -> float:
 
 
 def _qc_summary(run, cid: ConfigId, ids: list[str]) -> dict:
-    defacings = run._defaced_all(cid.defacer)
+    defacings = run.defacings(cid.defacer)
     probe = {r.subject_id: defacings.get(r.probe.acq_id) for r in run.roles}
     qcs = {s: getattr(probe.get(s), "qc", None) for s in ids}
     labels = [q.label if q is not None else ("control" if cid.defacer == CONTROL else "failed") for q in qcs.values()]
@@ -206,7 +206,7 @@ def _qc_summary(run, cid: ConfigId, ids: list[str]) -> dict:
 
 def _defacer_seconds(run, defacer: str, ids: list[str]) -> float | None:
     """Median wall seconds the defacer took per subject (measured when each defacing was computed)."""
-    defacings = run._defaced_all(defacer)
+    defacings = run.defacings(defacer)
     probe = {r.subject_id: defacings.get(r.probe.acq_id) for r in run.roles}
     seconds = [probe[s].seconds for s in ids if getattr(probe.get(s), "seconds", None) is not None]
     return float(np.median(seconds)) if seconds else None

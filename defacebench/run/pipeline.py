@@ -148,11 +148,8 @@ class BenchmarkRun:
 
     # -------------------------------------------------------------------- shared stages (by acquisition)
 
-    def defaced(self, defacer: str, acq_ids: tuple[str, ...]) -> dict[str, Defaced | Failed]:
-        """acq_id -> defacing (with QC) of each converted acquisition in ``acq_ids``."""
-        return {a: self._defaced_all(defacer)[a] for a in acq_ids if a in self._defaced_all(defacer)}
-
-    def _defaced_all(self, defacer: str) -> dict[str, Defaced | Failed]:
+    def defacings(self, defacer: str) -> dict[str, Defaced | Failed]:
+        """acq_id -> defacing (QC filled for tested defacers) of every acquisition this defacer needs."""
         def compute():
             from defacebench.anatomy.cleanup import CleanupParams
             from defacebench.anatomy.qc import QCParams
@@ -188,7 +185,7 @@ class BenchmarkRun:
     def rendered(self, defacer: str, renderer: str, grid: tuple | None = None) -> dict[str, Rendered | Failed]:
         """acq_id -> every view of the (defaced) acquisition; ``grid`` overrides the renderer's views."""
         def compute():
-            done = self._defaced_all(defacer)
+            done = self.defacings(defacer)
             ok = sorted(a for a, d in done.items() if d.ok)
             params = self._grid_params(renderer, grid)
             tasks = [RenderTask(self.env, done[a].path, done[a].hash, renderer, params) for a in ok]
