@@ -113,7 +113,7 @@ def test_a_csv_row_naming_a_non_image_file_fails_that_row_without_walking_its_fo
     by_id = {f.subject_id: f for f in ds.failures}
     assert by_id["A"].row == 2 and "m.csv line 2" in by_id["A"].reason and "is not an image file" in by_id["A"].reason
     assert by_id["B"].row == 3 and "is a single DICOM file" in by_id["B"].reason
-    assert "give a NIfTI file or the folder" in by_id["B"].reason
+    assert "give an image file or the folder" in by_id["B"].reason
 
 
 def test_a_csv_row_whose_scan_is_missing_is_a_failure_of_that_subject_with_its_row(tmp_path):
