@@ -24,7 +24,9 @@ pytest.importorskip("dlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 N_SUBJECTS = 4  # subjects of the session's sample_dataset (tests/conftest.py)
-ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers", "dlib_resnet"]
+# rescan only: the default's many-view scenarios run in bench/ and tests/test_scenarios.py; here they
+# would multiply every end-to-end run's rendering by 15 views
+ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers", "dlib_resnet", "--scenarios", "rescan"]
 
 
 def _cli(args: list[str], *, cache: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
