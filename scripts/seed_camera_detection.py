@@ -7,6 +7,8 @@ what it sees; issue 14 asks for faces on >= 90 % of undefaced renders. Reads the
 built sample (``defacebench sample-data``) and optionally writes the renders as PNGs::
 
     python scripts/seed_camera_detection.py ~/.cache/defacebench/sample-n16-s0-<key> --out /tmp/renders
+
+``--camera`` picks the camera: ``seed`` (default), ``study`` (the study's full settings) or ``head``.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ def main() -> int:
     from defacebench.data.sample import nifti_copy_path
     from defacebench.data.volume import load_volume
     from recognizers.detect.dlib import DlibHog
-    from recognizers.render.vtk_volume import VtkVolumeRenderer
+    from recognizers.render.vtk_volume import VtkVolumeParams, VtkVolumeRenderer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sample", type=Path, help="the sample's top folder (holding sample.json)")
     parser.add_argument("--out", type=Path, default=None, help="write each render here as PNG")
+    parser.add_argument("--camera", choices=("seed", "study", "head"), default="seed",
+                        help="seed: vtk_volume's camera='seed' (default); study: the study's full settings "
+                             "(VtkVolumeParams.seed(): 800 px, headlight); head: the plugin's default camera")
     args = parser.parse_args()
     meta = json.loads((args.sample / "sample.json").read_text())
-    renderer, detector = VtkVolumeRenderer(), DlibHog()
+    params = {"seed": VtkVolumeParams(camera="seed"), "study": VtkVolumeParams.seed(), "head": VtkVolumeParams()}
+    renderer, detector = VtkVolumeRenderer(params[args.camera]), DlibHog()
     found = []
     for acq_id in sorted(meta["acquisitions"]):
         sid, session = acq_id.rsplit("_", 1)

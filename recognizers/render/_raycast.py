@@ -56,13 +56,27 @@ def _fine_window(coarse: np.ndarray, size_px: int, params) -> tuple[np.ndarray, 
     return lo - margin, hi + margin
 
 
-def _in_head(points: np.ndarray, head: HeadMask, volume: Volume) -> np.ndarray:
-    """Whether volume voxel coordinates (3, N) fall in the head component (nearest coarse voxel)."""
+def head_reach(head: HeadMask) -> np.ndarray:
+    """The coarse voxels where the skin of the head component may lie: the component grown by one
+    coarse voxel (26-neighbourhood), the same cells the skin mesh is made in
+    (recognizers._backends.mesh).
+
+    Why grown: linear interpolation crosses the threshold up to half a voxel before the nearest
+    voxel is above it, so a sample on the skin can round to a coarse voxel outside the component.
+    Gating on the component itself dropped those samples and pushed the hit one sample deeper:
+    rays grazing the skin (sides of the head, under the nose) came out 1-3 mm too deep."""
+    from scipy import ndimage
+
+    return ndimage.maximum_filter(head.mask.view(np.uint8), size=3, mode="constant", cval=0).view(bool)
+
+
+def _in_head(points: np.ndarray, head: HeadMask, reach: np.ndarray, volume: Volume) -> np.ndarray:
+    """Whether volume voxel coordinates (3, N) fall in ``reach`` (nearest coarse voxel of ``head``)."""
     minv = np.linalg.inv(head.affine) @ volume.affine
     idx = np.rint(minv[:3, :3] @ points + minv[:3, 3:4]).astype(np.intp)
-    inside = np.all((idx >= 0) & (idx < np.array(head.mask.shape)[:, None]), axis=0)
+    inside = np.all((idx >= 0) & (idx < np.array(reach.shape)[:, None]), axis=0)
     ok = np.zeros(points.shape[1], dtype=bool)
-    ok[inside] = head.mask[tuple(idx[:, inside])]
+    ok[inside] = reach[tuple(idx[:, inside])]
     return ok
 
 
@@ -85,11 +99,11 @@ def depth_map(cam: OrthoCamera, volume: Volume, head: HeadMask, threshold: float
     flat = (base.T[:, :, None] + vdir[:, None, None] * t[None, :, :]).reshape(3, -1)
     values = ndimage.map_coordinates(volume.data, flat, order=1, cval=-1000.0,
                                      prefilter=False).reshape(t.shape)
-    # a sample counts only inside the head's component, so a holder near the skin stays out;
-    # looked up only for the samples above the threshold
+    # a sample counts only within reach of the head's component, so a holder near the skin stays
+    # out; looked up only for the samples above the threshold
     above = values > threshold
     cand = np.flatnonzero(above)
-    above.ravel()[cand[~_in_head(flat[:, cand], head, volume)]] = False
+    above.ravel()[cand[~_in_head(flat[:, cand], head, head_reach(head), volume)]] = False
     hit = above.any(axis=1)
     first = np.argmax(above, axis=1)
     prev = np.maximum(first - 1, 0)

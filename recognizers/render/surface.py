@@ -155,7 +155,7 @@ class SurfaceRenderer:
     """Skin isosurface renderer (see the module docstring); one View per (camera, light)."""
 
     name = "surface"
-    version = "3"
+    version = "4"  # 4: the ray caster gates on the head grown by a voxel (head_reach)
 
     def __init__(self, params: SurfaceParams | None = None) -> None:
         self.params = params if params is not None else SurfaceParams()

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from defacebench.data.phantom import face as face_tissue
 from defacebench.data.phantom import shapes
 from defacebench.data.phantom.template import Landmarks, ball, largest_component, t1_on_grid
 
 LABELS = ("air", "skin", "fat", "muscle", "brain", "csf", "bone", "marrow", "teeth", "eye", "lens", "ear")
 """Tissue label names; a label's value in the label volume is its index here."""
 L = {name: i for i, name in enumerate(LABELS)}
-FORMAT_VERSION = 1  # bump when the anatomy changes for the same params (it keys the disk cache)
+FORMAT_VERSION = 2  # bump when the anatomy changes for the same params (it keys the disk cache)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,11 @@ class AnatomyParams:
     head_open_mm: float = 4.5  # opening of the template's head: removes thin rims (averaged eyelids)
     brain_t1: float = 150.0  # template intensity of brain tissue (grey and white matter)
     brain_depth_mm: float = 9.0  # brain starts at least this deep below the skin
-    skull_base_fraction: float = 0.3  # brain starts this fraction of the template head's height up
+    # the skull base, as (y, z) points of its midline profile (template frame mm): the anterior
+    # cranial fossa over the orbits, the middle fossa in front of the ears, the posterior fossa
+    # behind them; the brain lies above it (the template's bright facial fat is no brain)
+    cranial_floor: tuple[tuple[float, float], ...] = (
+        (-130.0, -64.0), (-20.0, -64.0), (5.0, -46.0), (36.0, -46.0), (52.0, -23.0), (130.0, -23.0))
     skull_mm: float = 6.0
     skin_mm: float = 3.0
     fat_mm: float = 5.0
@@ -71,6 +76,7 @@ class AnatomyParams:
     shoulder_top_z: float = -172.0
     shoulder_ramp_mm: float = 45.0
     landmarks: Landmarks = field(default_factory=Landmarks)
+    face: face_tissue.FaceParams = field(default_factory=face_tissue.FaceParams)
     tissues: TissueValues = field(default_factory=TissueValues)
 
 
@@ -134,9 +140,9 @@ def _head_masks(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np
     head_b = ndimage.binary_fill_holes(largest_component(head_b))
     depth = ndimage.distance_transform_edt(head_b, sampling=step)
     core = (depth > p.brain_depth_mm) & (sub > p.brain_t1)
-    k_head = np.nonzero(head_b.any(axis=(0, 1)))[0]
-    k_floor = int(k_head[0] + p.skull_base_fraction * (k_head[-1] - k_head[0]))
-    core[:, :, :k_floor] = False  # the brain sits above the skull base
+    _, y, z = grid.coords(box)
+    floor_y, floor_z = np.asarray(p.cranial_floor, float).T
+    core &= z > np.interp(y, floor_y, floor_z)  # the brain sits above the skull base
     core = _dilate(_erode(core, 4.0, step), 4.0, step) & core  # cuts bridges to the tongue and neck
     brain_b = ndimage.binary_fill_holes(largest_component(core))
     skull_b = _dilate(brain_b, p.skull_mm, step) & ~brain_b & head_b & (depth > 2.0 * step)
@@ -226,25 +232,28 @@ def _close_jaw(head: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> None:
     head[:, :, k0:k1] |= closed & (np.arange(k1 - k0) > 2)[None, None, :]
 
 
-def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The label volume, the template head and the template frame's skin depth."""
+def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.ndarray, ...]:
+    """The label volume, the template head, the tooth centres and the skin's signed distance (mm)."""
     thead, brain, skull = _head_masks(t1, grid, p)
     ears = _ears(thead, grid, p.landmarks)
-    head = thead | _neck_and_shoulders(grid, p) | ears
+    head = thead | _neck_and_shoulders(grid, p) | ears | face_tissue.soft_features(grid, p.landmarks, p.face)
     box = _support_box(thead | ears, margin=4)
     head[box] |= ndimage.binary_closing(head[box], ball(2), border_value=0)  # joins the ears smoothly
     _close_jaw(head, grid, p)
-    depth = ndimage.distance_transform_edt(head) * grid.step
+    sdf = face_tissue.smooth_distance(head, grid.step, p.face.surface_sigma_mm)
+    head = sdf > 0
+    depth = np.maximum(sdf, 0.0)
     lab = np.zeros(grid.shape, np.uint8)
     lab[head] = L["muscle"]
     lab[head & (depth <= p.skin_mm + p.fat_mm)] = L["fat"]
     lab[head & (depth <= p.skin_mm)] = L["skin"]
     lab[ears & (depth > 1.5)] = L["ear"]
     deep = head & (depth > p.skin_mm + 1.0)
+    bony = head & (depth > p.face.bone_depth_mm) & ~brain
     face = _facial_skeleton(grid, p.landmarks)
     lab[face["orbit_fat"] & deep] = L["fat"]
-    lab[face["bone"] & deep & ~brain] = L["bone"]
-    lab[face["marrow"] & deep & ~brain] = L["marrow"]
+    lab[face["bone"] & bony] = L["bone"]
+    lab[face["marrow"] & bony] = L["marrow"]
     lab[skull] = L["bone"]
     lab[brain] = L["brain"]
     lab[brain & ndimage.binary_erosion(brain, iterations=2) & (t1 < p.brain_t1)] = L["csf"]
@@ -252,11 +261,12 @@ def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.nda
     lab[face["teeth"] & deep] = L["teeth"]
     lab[face["eye"] & deep] = L["eye"]
     lab[face["lens"] & deep] = L["lens"]
-    return lab, thead, face["teeth_centres"]
+    return lab, thead, face["teeth_centres"], sdf
 
 
-def _values(lab: np.ndarray, t1: np.ndarray, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray]:
-    """HU and T1-like volumes of a label volume (brain and bone textured from the template)."""
+def _values(lab: np.ndarray, t1: np.ndarray, sdf: np.ndarray, p: AnatomyParams) -> tuple[np.ndarray, np.ndarray]:
+    """HU and T1-like volumes of a label volume (brain and bone textured from the template); the
+    skin ramps from air to skin over ``p.face.edge_mm`` across the zero level of ``sdf``."""
     tv = p.tissues
     head = lab > 0
     lo, hi = np.percentile(t1[head & (t1 > 0)], [2, 98])
@@ -277,7 +287,13 @@ def _values(lab: np.ndarray, t1: np.ndarray, p: AnatomyParams) -> tuple[np.ndarr
     t1w[brain] = np.clip(t1[brain] / wm, 0.2, 1.0)
     t1w[soft] *= 0.9 + 0.2 * rel[soft]
     # a CT point-spread function / MR partial volume: smooth the tissue steps a little
-    return (ndimage.gaussian_filter(hu, 0.6).astype(np.float32), ndimage.gaussian_filter(t1w, 0.6).astype(np.float32))
+    hu, t1w = ndimage.gaussian_filter(hu, 0.6), ndimage.gaussian_filter(t1w, 0.6)
+    edge = np.abs(sdf) < p.face.edge_mm  # the skin itself: a smooth surface at sub-voxel level
+    ramp = face_tissue.skin_ramp(sdf[edge], p.face.edge_mm)
+    values = dict(tv.hu), dict(tv.t1)
+    hu[edge] = values[0]["air"] + (values[0]["skin"] - values[0]["air"]) * ramp
+    t1w[edge] = values[1]["air"] + (values[1]["skin"] - values[1]["air"]) * ramp
+    return hu.astype(np.float32), t1w.astype(np.float32)
 
 
 def _face_points(head: np.ndarray, grid: shapes.Grid, lm: Landmarks) -> tuple[np.ndarray, np.ndarray]:
@@ -315,8 +331,8 @@ def _build(p: AnatomyParams) -> BaseAnatomy:
     """Build the anatomy from the template (~10-20 s on one core)."""
     grid = base_grid(p)
     t1 = t1_on_grid(grid)
-    lab, thead, teeth = _labels(t1, grid, p)
-    hu, t1w = _values(lab, t1, p)
+    lab, thead, teeth, sdf = _labels(t1, grid, p)
+    hu, t1w = _values(lab, t1, sdf, p)
     face, surf = _face_points(thead, grid, p.landmarks)
     return BaseAnatomy(grid=grid, labels=lab, hu=hu, t1=t1w, face_points=face, surface_points=surf, teeth=teeth)
 
