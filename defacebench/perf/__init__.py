@@ -4,8 +4,10 @@ Measuring code lives here so that ``scripts/benchmarks.py`` (prints a Markdown t
 machine) and the pytest-benchmark tests under ``tests/perf/`` report the same quantities from the
 same functions. Modules: :mod:`~defacebench.perf.measure` (figures, clocks, machine, table),
 :mod:`~defacebench.perf.convert` (d), :mod:`~defacebench.perf.runs` (e, f: whole ``defacebench run``
-processes), :mod:`~defacebench.perf.attacker` (a2, render seconds). Like the rest of the engine it
-never imports a plugin package: plugins come from the registry.
+processes), :mod:`~defacebench.perf.attacker` (a2, render seconds). Issue 15's full-grid benchmark (``scripts/full_grid.py``) uses
+:mod:`~defacebench.perf.grid` (measured runs, per-unit costs), :mod:`~defacebench.perf.projection`
+(the arithmetic) and :mod:`~defacebench.perf.grid_report` (its tables). Like the rest of the engine
+it never imports a plugin package: plugins come from the registry.
 """
 
 from __future__ import annotations

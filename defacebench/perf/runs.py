@@ -37,7 +37,8 @@ def run_argv(dataset: Path | None, results: Path, run_id: str, plugins: dict[str
 class RunMeasure:
     """Wall and CPU seconds, peak RSS summed over the process tree (psutil polling), largest single
     process RSS (MiB), and the mean 1-minute load average during the run (other jobs on the machine
-    inflate wall times: the load says how much)."""
+    inflate wall times: the load says how much). ``process_peaks_mib``: (command, peak RSS MiB) of
+    every process seen, the run itself first (a worker's own peak, e.g. per Dask worker)."""
 
     seconds: float
     cpu_seconds: float
@@ -47,6 +48,7 @@ class RunMeasure:
     returncode: int
     stdout: str
     stderr: str
+    process_peaks_mib: tuple[tuple[str, float], ...] = ()
 
 
 def measure_process(argv: list[str], env: dict, poll_s: float = 0.1) -> RunMeasure:
@@ -58,6 +60,7 @@ def measure_process(argv: list[str], env: dict, poll_s: float = 0.1) -> RunMeasu
     proc = psutil.Popen(argv, env=env, stdout=out, stderr=err)
     tree_peak = single_peak = 0
     loads = []
+    peaks: dict[int, tuple[str, int]] = {}
     while proc.poll() is None:
         loads.append(os.getloadavg()[0])
         total = 0
@@ -68,13 +71,25 @@ def measure_process(argv: list[str], env: dict, poll_s: float = 0.1) -> RunMeasu
                 continue
             total += rss
             single_peak = max(single_peak, rss)
+            peaks[p.pid] = (peaks[p.pid][0] if p.pid in peaks else _command(p), max(rss, peaks.get(p.pid, ("", 0))[1]))
         tree_peak = max(tree_peak, total)
         time.sleep(poll_s)
     seconds, cpu = time.perf_counter() - start, cpu_now() - cpu
     out.seek(0), err.seek(0)
     return RunMeasure(seconds, cpu, tree_peak / 2**20, single_peak / 2**20, float(np.mean(loads or [0.0])),
                       proc.returncode,
-                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+                      out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                      tuple((cmd, rss / 2**20) for cmd, rss in peaks.values()))
+
+
+def _command(proc) -> str:
+    """A process's command line, shortened (which process a peak belongs to)."""
+    import psutil
+
+    try:
+        return " ".join(proc.cmdline())[:200]
+    except psutil.Error:
+        return "?"
 
 
 def _children(proc) -> list:
