@@ -21,7 +21,7 @@ from defacebench.data.dicomio import SERIES_RULE
 from defacebench.errors import ConversionError
 from defacebench.data.volume import load_volume
 
-CONVERTERS = ["dicom2nifti", "simpleitk", pytest.param("dcm2niix", marks=pytest.mark.skipif(
+CONVERTERS = ["pydicom", "dicom2nifti", "simpleitk", pytest.param("dcm2niix", marks=pytest.mark.skipif(
     dcm2niix_executable() is None, reason="dcm2niix binary not installed (pip install dcm2niix)"))]
 
 

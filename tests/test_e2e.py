@@ -72,7 +72,7 @@ def test_results_tree_and_manifest(cold_run):
     assert set(split["calibration_ids"]).isdisjoint(split["heldout_ids"])
     assert manifest["splits"][QUICKSHEAR] == split, "one split for every configuration"
     stages = manifest["stages"]
-    assert stages["convert"]["dicom2nifti"]["computed"] == 2 * N_SUBJECTS
+    assert stages["convert"]["pydicom"]["computed"] == 2 * N_SUBJECTS
     # the tested defacer defaces only the probe scans (no aware scenario asked); QC once per defacing
     assert stages["deface"]["quickshear"]["computed"] == stages["qc"]["quickshear"]["computed"] == N_SUBJECTS
     emb = manifest["embeddings_per_configuration"][CONTROL]

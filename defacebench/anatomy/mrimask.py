@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from defacebench.anatomy.brainmask import largest_component
+from defacebench.anatomy.brainmask import fill_slices, largest_component
 from defacebench.contracts import Volume
 
 
@@ -44,10 +44,7 @@ class MriMaskParams:
 
 def _fill(mask: np.ndarray) -> np.ndarray:
     """Holes filled in every axial slice and in 3-D."""
-    out = np.empty_like(mask)
-    for k in range(mask.shape[2]):
-        out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    return ndimage.binary_fill_holes(out)
+    return ndimage.binary_fill_holes(fill_slices(mask, 2))
 
 
 def head_threshold(data: np.ndarray, params: MriMaskParams = MriMaskParams()) -> float:

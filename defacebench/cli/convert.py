@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("convert", help="convert a dataset's DICOM/NIfTI to canonical HU NIfTI")
     parser.add_argument("dataset", type=Path, help="dataset folder or CSV manifest")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--converter", default="dicom2nifti", choices=("dicom2nifti", "dcm2niix", "simpleitk"))
+    parser.add_argument("--converter", default="pydicom", choices=("pydicom", "dicom2nifti", "dcm2niix", "simpleitk"))
     parser.add_argument("--modality", default="auto", choices=("auto", "ct", "mri"),
                         help="auto: from DICOM Modality / BIDS suffix, checked against the intensities")
     parser.add_argument("--series", default=None, metavar="UID",

@@ -1,14 +1,15 @@
 """The conversion stage: one acquisition (DICOM series, NIfTI or another ITK image) to a canonical-RAS
 float32 NIfTI in HU (CT) or scanner units (MRI), tagged with its modality.
 
-DICOM goes through ``dicom2nifti`` (default, pure Python), the ``dcm2niix`` binary from the package
-index or SimpleITK's GDCM series reader (``simpleitk``); all apply RescaleSlope/RescaleIntercept,
+DICOM goes through ``pydicom`` (default: the validated, sorted slices stacked by
+:mod:`defacebench.data.stack`, the cheapest, issue #15), ``dicom2nifti`` (pure Python), the
+``dcm2niix`` binary from the package index or SimpleITK's GDCM series reader (``simpleitk``); all apply RescaleSlope/RescaleIntercept,
 so values are HU for CT. Before a converter sees anything, :mod:`defacebench.data.dicomio` picks the
 series and validates it, so bad input fails with a message that names the file, the problem and
 the fix. A gantry-tilted series is converted without the converters' own tilt handling (they
 disagree: dcm2niix pads and rotates, SimpleITK ignores the shear): the harness takes the voxels,
 the sheared geometry from the headers, and resamples once (:mod:`defacebench.data.tilt`), so the
-three converters give identical volumes. NRRD/MHA/MHD files are read with SimpleITK. The modality
+converters give identical volumes. NRRD/MHA/MHD files are read with SimpleITK. The modality
 is decided by :mod:`defacebench.data.modality` and recorded. The record keeps the converter's
 original affine, why the series was chosen, the tilt, the modality decision, and no patient metadata.
 When a folder held several series, the record carries a
@@ -35,7 +36,7 @@ from defacebench.data.tilt import TILT_TOLERANCE_DEG, detilt, shear_deg
 from defacebench.data.volume import check_affine, check_finite, load_volume, save_volume
 from defacebench.errors import ConversionError
 
-CONVERTERS = ("dicom2nifti", "dcm2niix", "simpleitk")
+CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ConversionParams:
     ``fail`` the acquisition), and the modality choice (``auto`` decides from the headers and
     intensities; ``ct``/``mri`` force it)."""
 
-    converter: str = "dicom2nifti"
+    converter: str = "pydicom"
     series_uid: str | None = None
     several_series: str = "pick"
     modality: str = "auto"
@@ -179,7 +180,11 @@ def _convert_series(run, src: Path, work: Path, folder: Path, ordered, tilt: flo
     """Run one converter and return the canonical Volume (tilt resampled) and its raw affine."""
     from defacebench.data import dicomio
 
-    if run == "simpleitk":
+    if run == "pydicom":
+        from defacebench.data.stack import read_stack
+
+        data, original = read_stack(ordered, folder)
+    elif run == "simpleitk":
         from defacebench.data.itkio import read_series
 
         data, original = read_series([s.path for s in ordered], folder)
@@ -213,7 +218,8 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
     with tempfile.TemporaryDirectory(prefix="defacebench-convert-") as tmp:
         src = Path(tmp) / "series"
         src.mkdir()
-        _link_files([s.path for s in ordered], src)
+        if params.converter in ("dicom2nifti", "dcm2niix"):  # they read a folder: show them only this series
+            _link_files([s.path for s in ordered], src)
         volume, original = _convert_series(params.converter, src, Path(tmp), folder, ordered, tilt)
     decision = decide_modality(volume.data, where=str(folder), declared=declared_from_dicom(chosen.modality),
                                declared_by="DICOM Modality", choice=params.modality)

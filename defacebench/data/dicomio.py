@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -47,6 +48,9 @@ class SliceHeader:
     rows: int
     columns: int
     patient_key: str = ""  # a hash of PatientID ("" when absent): compared, never shown
+    # the file as read for validation, so the pydicom converter decodes its pixels without a second
+    # read (issue #15); never compared or shown
+    dataset: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ def read_header(path: Path) -> SliceHeader | None:
         rows=int(ds.Rows),
         columns=int(ds.get("Columns", 0)),
         patient_key=_patient_key(ds.get("PatientID")),
+        dataset=ds,
     )
 
 

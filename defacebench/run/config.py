@@ -53,7 +53,7 @@ class ConfigId:
 
 CLEANUPS = ("mask", "seed_range", "none")
 EXECUTORS = ("local", "serial", "dask")
-CONVERTERS = ("dicom2nifti", "dcm2niix", "simpleitk")
+CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
 MODALITY_CHOICES = ("auto", "ct", "mri")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
 DEFAULT_SCENARIOS = ("rescan", "multiview@surface-dlib_hog-dlib_resnet", "svm@surface-dlib_hog-dlib_resnet",
@@ -96,7 +96,7 @@ class RunConfig:
     n_bootstrap: int = 1000
     policy: str = "f1"
     cleanup: str = "mask"
-    converter: str = "dicom2nifti"
+    converter: str = "pydicom"
     modality: str = "auto"
     qc_filter: str | None = None
     failed_defacing: str = "exposed"

@@ -136,20 +136,37 @@ class QCTask:
 
 
 def qc_task(task: QCTask) -> Defaced:
-    """Assess one defacing against its original (cached); returns the record with ``qc`` filled."""
+    """Assess one defacing against its original (cached); returns the record with ``qc`` filled.
+
+    The original's masks are their own cache entry (``qc_anatomy``, one per acquisition and QC
+    params), so the defacers' QC of one acquisition segments the original once (issue #15)."""
+    from defacebench.anatomy.qc import QC_VERSION
+
     cache = task.env.cache()
-    key = cache.key("qc", STAGE_VERSION, task.volume_hash, task.defaced.hash if task.defaced.ok else None, task.params)
+    key = cache.key("qc", STAGE_VERSION, QC_VERSION, task.volume_hash,
+                    task.defaced.hash if task.defaced.ok else None, task.params)
 
     def build(tmp: Path) -> None:
         from defacebench.anatomy.qc import assess
         from defacebench.data.volume import load_volume
 
         original = load_volume(Path(task.volume_path))
+        anatomy = _qc_anatomy(cache, task, original)
         defaced = load_volume(Path(task.defaced.path), modality=original.modality) if task.defaced.ok else None
-        write_json(tmp / "qc.json", assess(original, defaced, params=task.params).to_dict())
+        write_json(tmp / "qc.json", assess(original, defaced, params=task.params, anatomy=anatomy).to_dict())
 
     folder = get_or_build(cache, "qc", key, build)
     return replace(task.defaced, qc=qc_from_json(read_json(folder / "qc.json")))
+
+
+def _qc_anatomy(cache: Cache, task: QCTask, original):
+    """The original's QC masks (:class:`~defacebench.anatomy.qc.Anatomy`), cached per acquisition."""
+    from defacebench.anatomy.qc import QC_VERSION, Anatomy, original_anatomy
+
+    key = cache.key("qc_anatomy", STAGE_VERSION, QC_VERSION, task.volume_hash, task.params)
+    folder = get_or_build(cache, "qc_anatomy", key,
+                          lambda tmp: original_anatomy(original, task.params).save(tmp / "anatomy.npz"))
+    return Anatomy.load(folder / "anatomy.npz")
 
 
 # ------------------------------------------------------------------------------------------------
