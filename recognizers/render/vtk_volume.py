@@ -18,6 +18,12 @@ Cameras (``camera``):
   :meth:`VtkVolumeParams.seed` gives the study's full settings (800 px, one light along the view
   direction: VTK's default headlight).
 
+MRI (``volume.modality == "mri"``, no HU): the T1 intensities are mapped linearly onto the HU scale
+the transfer functions are written in, so that air (0) is -1000 HU and the skin level `surface` uses
+on MRI (``mri_threshold_scale`` x Otsu's threshold, defacebench.anatomy.mrimask.mri_skin_level) is
+``frame_threshold_hu``; the head is made solid first as in `surface` (a T1's dark skull would leave
+the scalp a thin shell over a dark gap). The study rendered CT only; this keeps one renderer for both.
+
 The volume-level work (VTK image, transfer functions, gradients in the mapper, head component) is
 done once per volume; each view re-renders the same scene with another camera and light.
 
@@ -65,7 +71,8 @@ class VtkVolumeParams:
     the head component the "head" camera is centred on (as `surface`). ``camera_position`` /
     ``view_up`` / ``dolly``: the "seed" camera. ``opacity`` / ``color``: the study's transfer
     functions. ``mapper``: "fixed_point" is VTK's CPU ray caster (deterministic, no GPU needed),
-    "smart" lets VTK choose (GPU where OpenGL allows)."""
+    "smart" lets VTK choose (GPU where OpenGL allows). ``mri_threshold`` / ``mri_threshold_scale``:
+    the MRI skin level mapped to ``frame_threshold_hu`` (module docstring; as `surface`)."""
 
     camera: str = "head"
     views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
@@ -87,6 +94,8 @@ class VtkVolumeParams:
         (-3024, 0, 0, 0), (-1000, .5, .5, .5), (-500, .8, .6, .4), (0, .9, .7, .6), (300, .95, .8, .7),
         (500, 1, .8, .8), (1000, .9, .9, 1), (3071, 1, 1, 1))
     mapper: str = "fixed_point"
+    mri_threshold: str = "otsu"
+    mri_threshold_scale: float = 0.6
 
     @classmethod
     def seed(cls, **changes) -> "VtkVolumeParams":
@@ -109,11 +118,24 @@ def _probe_offscreen() -> Availability:
     return Availability.yes()
 
 
+def on_hu_scale(volume: Volume, p: VtkVolumeParams) -> Volume:
+    """``volume`` on the HU scale of the transfer functions: CT as it is; MRI made solid and mapped
+    linearly so that 0 is air (-1000 HU) and its skin level is ``p.frame_threshold_hu``."""
+    if volume.modality != "mri":
+        return volume
+    from defacebench.anatomy.mrimask import mri_skin_level, solid_head
+
+    level = mri_skin_level(volume.data, p.mri_threshold, p.mri_threshold_scale)
+    solid = solid_head(volume, level)
+    scale = (p.frame_threshold_hu + 1000.0) / max(level, 1e-6)
+    return Volume((solid.data * scale - 1000.0).astype(np.float32), volume.affine, volume.modality)
+
+
 class VtkVolumeRenderer:
     """The seed study's VTK volume render (see module docstring); one View per (camera, light)."""
 
     name = "vtk_volume"
-    version = "2"
+    version = "3"
 
     def __init__(self, params: VtkVolumeParams | None = None) -> None:
         self.params = params if params is not None else VtkVolumeParams()
@@ -134,6 +156,7 @@ class VtkVolumeRenderer:
         if not avail.ok:
             raise PluginUnavailableError(avail.reason)
         p = self.params
+        volume = on_hu_scale(volume, p)
         frame = self._frame(volume) if p.camera == "head" else None
         scene = Scene(volume, p, place_by_affine=frame is not None)
         try:
