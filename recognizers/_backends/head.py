@@ -89,18 +89,6 @@ def block_repeat(mask: np.ndarray, factors: tuple[int, int, int], shape: tuple[i
     return out[tuple(slice(0, n) for n in shape)]
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray | None:
-    """The largest 6-connected component of a boolean volume (None when it is empty)."""
-    from scipy import ndimage
-
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return None
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
-
-
 def largest_detached(coarse: np.ndarray, spacing: np.ndarray, sep: HeadSeparation) -> np.ndarray | None:
     """The head: the largest component once contacts are cut, plus the small parts near it.
 
@@ -114,10 +102,13 @@ def largest_detached(coarse: np.ndarray, spacing: np.ndarray, sep: HeadSeparatio
     """
     from scipy import ndimage
 
+    from defacebench.anatomy.brainmask import largest_component
+
     depth = ndimage.distance_transform_edt(coarse, sampling=spacing)
-    core = largest_component(depth > sep.detach_mm)
-    if core is None:  # everything thinner than the cut: fall back to the plain component
-        return largest_component(coarse)
+    core = largest_component(depth > sep.detach_mm, connectivity=1)
+    if not core.any():  # everything thinner than the cut: fall back to the plain component
+        plain = largest_component(coarse, connectivity=1)
+        return plain if plain.any() else None
     from_core = ndimage.distance_transform_edt(~core, sampling=spacing)
     head = coarse & (from_core <= sep.detach_mm)
     labels, n = ndimage.label(coarse & ~head)

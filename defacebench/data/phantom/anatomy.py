@@ -25,7 +25,8 @@ from scipy import ndimage
 
 from defacebench.data.phantom import face as face_tissue
 from defacebench.data.phantom import shapes
-from defacebench.data.phantom.template import Landmarks, ball, largest_component, t1_on_grid
+from defacebench.anatomy.brainmask import largest_component
+from defacebench.data.phantom.template import Landmarks, ball, t1_on_grid
 
 LABELS = ("air", "skin", "fat", "muscle", "brain", "csf", "bone", "marrow", "teeth", "eye", "lens", "ear")
 """Tissue label names; a label's value in the label volume is its index here."""
@@ -137,14 +138,14 @@ def _head_masks(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np
     box = _support_box(t1 > p.head_t1, margin=4)
     sub, step = t1[box], grid.step
     head_b = _dilate(_erode(sub > p.head_t1, p.head_open_mm, step), p.head_open_mm, step) & (sub > p.head_t1)
-    head_b = ndimage.binary_fill_holes(largest_component(head_b))
+    head_b = ndimage.binary_fill_holes(largest_component(head_b, connectivity=1))
     depth = ndimage.distance_transform_edt(head_b, sampling=step)
     core = (depth > p.brain_depth_mm) & (sub > p.brain_t1)
     _, y, z = grid.coords(box)
     floor_y, floor_z = np.asarray(p.cranial_floor, float).T
     core &= z > np.interp(y, floor_y, floor_z)  # the brain sits above the skull base
     core = _dilate(_erode(core, 4.0, step), 4.0, step) & core  # cuts bridges to the tongue and neck
-    brain_b = ndimage.binary_fill_holes(largest_component(core))
+    brain_b = ndimage.binary_fill_holes(largest_component(core, connectivity=1))
     skull_b = _dilate(brain_b, p.skull_mm, step) & ~brain_b & head_b & (depth > 2.0 * step)
     masks = []
     for m in (head_b, brain_b, skull_b):

@@ -77,16 +77,6 @@ def t1_on_grid(grid: Grid) -> np.ndarray:
                                     order=1, cval=0.0, prefilter=False).astype(np.float32)
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of ``mask`` (empty stays empty)."""
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return mask
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
-
-
 def ball(radius_vox: int) -> np.ndarray:
     """A spherical structuring element of the given radius in voxels."""
     r = np.arange(-radius_vox, radius_vox + 1)
