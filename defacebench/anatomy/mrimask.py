@@ -105,3 +105,10 @@ def solid_head(volume: Volume, level: float) -> Volume:
     inside = ndimage.binary_erosion(mri_head_mask(volume), iterations=2)
     data = np.where(inside, np.maximum(volume.data, 2.0 * level), volume.data).astype(np.float32)
     return Volume(data, volume.affine, volume.modality)
+
+
+def solid_head_at_skin(volume: Volume, method: str = "otsu", scale: float = 0.6) -> tuple[Volume, float]:
+    """What a renderer needs from a T1 volume: the head made solid (:func:`solid_head`) and the
+    skin level it was made solid at (:func:`mri_skin_level`)."""
+    level = mri_skin_level(volume.data, method, scale)
+    return solid_head(volume, level), level

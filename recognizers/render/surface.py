@@ -173,11 +173,10 @@ class SurfaceRenderer:
         level comes from the volume's own intensities and the head is made solid first (a T1's dark
         skull would otherwise leave the brain as the largest component)."""
         if volume.modality == "mri":
-            from defacebench.anatomy.mrimask import mri_skin_level, solid_head
+            from defacebench.anatomy.mrimask import solid_head_at_skin
 
-            level = mri_skin_level(volume.data, self.params.mri_threshold, self.params.mri_threshold_scale)
-            params = dataclasses.replace(self.params, threshold_hu=level)
-            return SurfaceRenderer(params)._render(solid_head(volume, level))
+            solid, level = solid_head_at_skin(volume, self.params.mri_threshold, self.params.mri_threshold_scale)
+            return SurfaceRenderer(dataclasses.replace(self.params, threshold_hu=level))._render(solid)
         return self._render(volume)
 
     def _render(self, volume: Volume) -> list[View]:

@@ -123,10 +123,9 @@ def on_hu_scale(volume: Volume, p: VtkVolumeParams) -> Volume:
     linearly so that 0 is air (-1000 HU) and its skin level is ``p.frame_threshold_hu``."""
     if volume.modality != "mri":
         return volume
-    from defacebench.anatomy.mrimask import mri_skin_level, solid_head
+    from defacebench.anatomy.mrimask import solid_head_at_skin
 
-    level = mri_skin_level(volume.data, p.mri_threshold, p.mri_threshold_scale)
-    solid = solid_head(volume, level)
+    solid, level = solid_head_at_skin(volume, p.mri_threshold, p.mri_threshold_scale)
     scale = (p.frame_threshold_hu + 1000.0) / max(level, 1e-6)
     return Volume((solid.data * scale - 1000.0).astype(np.float32), volume.affine, volume.modality)
 
