@@ -6,7 +6,9 @@ use.
 
 Every plugin has ``name`` (lower_snake_case, unique in its kind, no ``-``: the hyphen separates the
 parts of a configuration id), ``version`` (a string recorded in results and in cache keys),
-``params`` (a frozen dataclass, recorded in results) and ``available()``.
+``params`` (a frozen dataclass, recorded in results) and ``available()``. A plugin may also set
+``opt_in`` (a non-empty string: why it is left out of the default product, e.g. it wraps a backend
+another plugin already runs); such a plugin runs only when a run names it (see :func:`opt_in_reason`).
 """
 
 from __future__ import annotations
@@ -207,6 +209,16 @@ class Recognizer(Plugin, Protocol):
     metric: str
 
     def embed(self, items: Sequence[tuple[np.ndarray, Face]]) -> np.ndarray: ...
+
+
+def opt_in_reason(plugin: object) -> str:
+    """Why ``plugin`` is left out of the default product ("" when it belongs to it).
+
+    ``opt_in`` is optional so that plugins written before it existed keep conforming; the default
+    product is every available plugin, and a run leaves out only what a plugin itself declares
+    redundant or too costly to run unasked."""
+    reason = getattr(plugin, "opt_in", "")
+    return reason if isinstance(reason, str) else ""
 
 
 PROTOCOLS: dict[str, type] = {

@@ -105,3 +105,41 @@ def test_hyphenated_name_is_rejected(tmp_path, monkeypatch):
     registry = build_registry()
     problem = next(p for p in registry.problems if p.name == "bad-name")
     assert "no '-'" in problem.error
+
+
+OPT_IN = {("detectors", "dlib_cnn"), ("detectors", "deepface_opencv"), ("detectors", "deepface_dlib"),
+          ("recognizers", "deepface_dlib")}
+
+
+def _plan_skips(**config) -> dict[str, str]:
+    from defacebench.run.config import RunConfig
+    from defacebench.run.session import Session
+
+    base = {"defacers": ("none",), "renderers": ("surface",), "scenarios": ("rescan",)}
+    return {p.key: p.skip for p in Session(RunConfig(**{**base, **config})).plan()}
+
+
+def test_opt_in_plugins_are_left_out_of_the_default_product_with_their_reason(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./defacebench.toml
+    registry = build_registry()
+    left_out = registry.left_out_reasons("default", {})
+    assert OPT_IN <= set(left_out), "the redundant wrappers and the slow CNN detector are opt-in"
+    assert ("detectors", "dlib_hog") not in left_out and ("recognizers", "dlib_resnet") not in left_out
+    assert "opencv_haar" in left_out[("detectors", "deepface_opencv")]
+    assert registry.left_out_reasons("all", {}) == {}
+    skips = _plan_skips(detectors=("dlib_hog", "dlib_cnn"), recognizers=("dlib_resnet",))
+    assert skips["none-surface-dlib_cnn-dlib_resnet"] == ""  # named explicitly: it runs
+    skips = _plan_skips(recognizers=("dlib_resnet",))
+    assert "is opt-in" in skips["none-surface-dlib_cnn-dlib_resnet"]
+    assert "--plugin-set all" in skips["none-surface-dlib_cnn-dlib_resnet"]
+    assert skips["none-surface-dlib_hog-dlib_resnet"] == ""
+    skips = _plan_skips(recognizers=("dlib_resnet",), plugin_set="all")
+    assert skips["none-surface-dlib_cnn-dlib_resnet"] == ""
+
+
+def test_an_opt_in_plugin_configured_in_the_plugins_file_runs_by_default(tmp_path):
+    toml = tmp_path / "defacebench.toml"
+    toml.write_text("[detectors.dlib_cnn_small]\nplugin = 'dlib_cnn'\nmax_side_px = 400\n")
+    registry = build_registry(toml)
+    left_out = registry.left_out_reasons("default", {})
+    assert ("detectors", "dlib_cnn") in left_out and ("detectors", "dlib_cnn_small") not in left_out

@@ -1,4 +1,5 @@
-"""``defacebench list``: every plugin of every kind with version, source and availability."""
+"""``defacebench list``: every plugin of every kind with version, source, availability and whether
+it runs by default (a plugin that declares itself opt-in runs only when a run names it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from defacebench.contracts import KINDS
+from defacebench.contracts import KINDS, opt_in_reason
 from defacebench.plugins.registry import load_registry
 
 
@@ -25,13 +26,14 @@ def plugin_rows(registry, kinds) -> list[dict]:
     for kind in kinds:
         for entry in registry.all_entries(kind):
             avail = entry.plugin.available()
+            opt_in = opt_in_reason(entry.plugin)
             rows.append({"kind": kind, "name": entry.name, "version": str(entry.plugin.version),
-                         "source": entry.source, "available": bool(avail.ok),
-                         "reason": "" if avail.ok else avail.reason})
+                         "source": entry.source, "available": bool(avail.ok), "default": not opt_in,
+                         "reason": avail.reason if not avail.ok else (f"opt-in: {opt_in}" if opt_in else "")})
         for problem in registry.problems:
             if problem.kind == kind:
                 rows.append({"kind": kind, "name": problem.name, "version": "?", "source": problem.source,
-                             "available": False, "reason": f"failed to load: {problem.error}"})
+                             "available": False, "default": False, "reason": f"failed to load: {problem.error}"})
     return rows
 
 
@@ -43,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for kind in kinds:
-        table = [[r["name"], r["version"], r["source"], "yes" if r["available"] else "no", r["reason"]]
-                 for r in rows if r["kind"] == kind]
+        table = [[r["name"], r["version"], r["source"], "yes" if r["available"] else "no",
+                  "yes" if r["default"] else "no", r["reason"]] for r in rows if r["kind"] == kind]
         print(f"\n{kind}:")
-        print(tabulate(table, headers=["name", "version", "source", "available", "reason"],
-                       maxcolwidths=[None, 20, 40, None, 70]))
+        print(tabulate(table, headers=["name", "version", "source", "available", "default", "reason"],
+                       maxcolwidths=[None, 20, 40, None, None, 70]))
     return 0

@@ -19,7 +19,7 @@ from typing import Iterable
 from defacebench.plugins.entries import Entry, LoadProblem
 from defacebench.plugins.params import instantiate, params_from_table
 from defacebench.plugins.toml import ParamSetting, load_plugins_file
-from defacebench.contracts import KINDS, PROTOCOLS, check_name
+from defacebench.contracts import KINDS, PROTOCOLS, check_name, opt_in_reason
 from defacebench.errors import DuplicatePluginError, PluginError, PluginLoadError, PluginsFileError, UnknownPluginError
 
 GROUP_PREFIX = "defacebench."
@@ -71,6 +71,21 @@ class Registry:
                     continue
                 avail = entry.plugin.available()
                 reasons[(kind, name)] = "" if avail.ok else f"{kind[:-1]} {name}: {avail.reason}"
+        return reasons
+
+    def left_out_reasons(self, plugin_set: str, named: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], str]:
+        """(kind, name) -> why a loaded opt-in plugin is left out of this run ("" absent): nothing is
+        left out with ``plugin_set == "all"``, nor a plugin ``named[kind]`` asks for explicitly or the
+        plugins file configures."""
+        if plugin_set == "all":
+            return {}
+        reasons = {}
+        for kind, found in self.entries.items():
+            for name, entry in found.items():
+                why = opt_in_reason(entry.plugin)
+                if why and not entry.configured and name not in named.get(kind, ()):
+                    reasons[(kind, name)] = (f"{kind[:-1]} {name} is opt-in ({why}): name it in --{kind} "
+                                             "or pass --plugin-set all")
         return reasons
 
 
@@ -172,9 +187,9 @@ def _apply_setting(entries: dict[str, dict[str, Entry]], problems: list[LoadProb
         raise PluginsFileError(f"{setting.where}: {exc}") from exc
     source = f"{base.source}, params from {setting.where}"
     if setting.base is None:
-        entries[setting.kind][setting.name] = Entry(setting.kind, setting.name, plugin, source)
+        entries[setting.kind][setting.name] = Entry(setting.kind, setting.name, plugin, source, configured=True)
     else:
-        _add(entries, Entry(setting.kind, setting.name, plugin, f"variant of {base_name}: {source}"))
+        _add(entries, Entry(setting.kind, setting.name, plugin, f"variant of {base_name}: {source}", configured=True))
 
 
 def default_plugins_file() -> Path | None:

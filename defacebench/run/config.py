@@ -56,6 +56,7 @@ EXECUTORS = ("local", "serial", "dask")
 CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
 MODALITY_CHOICES = ("auto", "ct", "mri")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
+PLUGIN_SETS = ("default", "all")
 DEFAULT_SCENARIOS = ("rescan", "multiview@surface-dlib_hog-dlib_resnet", "svm@surface-dlib_hog-dlib_resnet",
                      "aware@*-dlib_hog-dlib_resnet")
 """Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec).
@@ -76,6 +77,8 @@ class RunConfig:
     ``scenarios`` name what feeds the gallery and probe (:mod:`defacebench.run.scenarios`).
     ``failed_defacing`` says how a subject whose defacing failed is scored: ``exposed`` (default:
     with its undefaced probe, what a user would otherwise share), ``excluded`` or ``nonmatch``.
+    ``plugin_set`` ``default`` leaves out plugins that declare themselves opt-in unless a
+    restriction (``detectors`` etc.) names them; ``all`` runs every available plugin.
     """
 
     dataset: Path | None = None
@@ -90,6 +93,7 @@ class RunConfig:
     scheduler: str | None = None
     workers: int | None = None
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
+    plugin_set: str = "default"
     protocol: str = "default"
     calibration: float = 0.7
     seed: int = 0
@@ -111,7 +115,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         checks = {"cleanup": CLEANUPS, "executor": EXECUTORS, "converter": CONVERTERS,
-                  "failed_defacing": FAILED_DEFACING, "modality": MODALITY_CHOICES}
+                  "failed_defacing": FAILED_DEFACING, "modality": MODALITY_CHOICES,
+                  "plugin_set": PLUGIN_SETS}
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")

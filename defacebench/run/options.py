@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from defacebench.contracts import KINDS, check_name
 from defacebench.errors import DefacebenchError
 from defacebench.run.config import (CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING,
-                                    MODALITY_CHOICES, RunConfig)
+                                    MODALITY_CHOICES, PLUGIN_SETS, RunConfig)
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--dataset", "dataset", "dataset folder or CSV manifest (default: the embedded sample)", _path),
     Option("--results", "results", "folder of run outputs (default results/runs)", _path),
     *(Option(f"--{kind}", kind, f"comma list restricting the {kind}", _names, metavar="A,B") for kind in KINDS),
+    Option("--plugin-set", "plugin_set", "default: every available plugin except those that declare "
+           "themselves opt-in (wrappers of a backend another plugin runs, or too slow to run unasked; "
+           "`defacebench list` shows them) unless --detectors etc. name them; all: every available plugin",
+           choices=PLUGIN_SETS),
     Option("--plugins-file", "plugins_file", "TOML plugins file: command defacers, plugin parameters and variants "
            "(default ./defacebench.toml or $DEFACEBENCH_PLUGINS_FILE)", _path),
     Option("--scenarios", "scenarios", "comma list of attack scenarios (rescan, seed, multiview, svm, aware), each "

