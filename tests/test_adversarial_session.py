@@ -147,8 +147,10 @@ def test_make_run_dir_on_an_unwritable_folder_is_a_clear_error(tmp_path):
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
+    # a shell's background job inherits SIGINT ignored; a user's terminal delivers it: restore that
     script = textwrap.dedent("""
-        import sys, time
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import defacebench.cli.list as listing
         def slow(args):
             print("started", flush=True)
