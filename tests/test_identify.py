@@ -100,8 +100,7 @@ def test_cli_identify_unavailable_or_unknown_plugin(folders, tmp_path, capsys):
 def test_cli_identify_with_mtcnn_and_onnx_recognizers(folders, tmp_path, capsys, recognizer):
     """The new detector and recognizers on a folder of PNG renders: every gallery face found, the
     corrupt and the black probe kept as non-matches, at least two of the three noisy probes
-    identified (MTCNN's box on subject 3 flips between two candidates under pixel noise, which
-    moves the box-based faceres crop)."""
+    identified (MTCNN's box on subject 3 flips between two candidates under pixel noise)."""
     from defacebench.plugins.registry import load_registry
 
     registry = load_registry()

@@ -1,9 +1,11 @@
 """`mtcnn` and the ONNX recognizers on the sample dataset's undefaced renders (issue 13).
 
 Every frontal render of the 16-subject sample (scan and rescan) is detected by mtcnn, and each new
-recognizer identifies the rescan gallery from the scan probes (the benchmark's control geometry).
-Measured: rank-1 mobileface 0.875, faceres 1.0, faceres_deep 1.0 with mtcnn; the floor below is
-0.85 (mobileface confuses 2 of 16 near-identical synthetic faces; see the README's figures).
+recognizer identifies the rescan gallery from the scan probes (the benchmark's control geometry),
+with mtcnn's faces and with dlib_hog's. Measured (rank-1, mtcnn / dlib_hog): mobileface 1.0 /
+0.938, faceres 1.0 / 1.0, faceres_deep 1.0 / 1.0. The floor is 0.9 for faceres (issue 13's bar;
+with the crop placed by the 1.4x enlarged box both fell below it with dlib_hog) and 0.85 for
+mobileface (it has confused 2 of 16 near-identical synthetic faces; see the README's figures).
 """
 
 from __future__ import annotations
@@ -17,21 +19,39 @@ from defacebench.data.volume import load_volume
 from defacebench.plugins.registry import load_registry
 
 
+FLOOR = {"mobileface": 0.85, "faceres": 0.9, "faceres_deep": 0.9}
+
+
 @pytest.fixture(scope="module")
-def detected():
-    """(session -> list of (image, best mtcnn face or None)) for every subject."""
-    registry = load_registry()
-    renderer, detector = registry.get("renderers", "surface"), registry.get("detectors", "mtcnn")
-    for plugin in (renderer, detector):
-        if not plugin.available().ok:
-            pytest.skip(plugin.available().reason)
+def rendered():
+    """(session -> list of the frontal render of every subject)."""
+    renderer = load_registry().get("renderers", "surface")
+    if not renderer.available().ok:
+        pytest.skip(renderer.available().reason)
     root = make_sample_dataset(params=SampleParams())
-    out = {}
-    for session in ("scan", "rescan"):
-        images = [renderer.render(load_volume(nifti_copy_path(root, sid, session)))[0].image
-                  for sid in subject_ids(SampleParams().n_subjects)]
-        out[session] = [(img, (detector.detect(img) or [None])[0]) for img in images]
-    return out
+    return {session: [renderer.render(load_volume(nifti_copy_path(root, sid, session)))[0].image
+                      for sid in subject_ids(SampleParams().n_subjects)]
+            for session in ("scan", "rescan")}
+
+
+_DETECTED: dict = {}
+
+
+def _detect(rendered, name: str):
+    """(session -> list of (image, best face of detector ``name`` or None)), once per detector."""
+    detector = load_registry().get("detectors", name)
+    if not detector.available().ok:
+        pytest.skip(detector.available().reason)
+    if name not in _DETECTED:
+        _DETECTED[name] = {s: [(img, (detector.detect(img) or [None])[0]) for img in images]
+                           for s, images in rendered.items()}
+    return _DETECTED[name]
+
+
+@pytest.fixture(scope="module")
+def detected(rendered):
+    """mtcnn's faces (see _detect)."""
+    return _detect(rendered, "mtcnn")
 
 
 def test_mtcnn_detects_every_undefaced_sample_render(detected):
@@ -40,13 +60,16 @@ def test_mtcnn_detects_every_undefaced_sample_render(detected):
     assert all(face.landmark_scheme == "face5" for side in detected.values() for _, face in side)
 
 
+@pytest.mark.parametrize("detector", ["mtcnn", "dlib_hog"])
 @pytest.mark.parametrize("name", ["mobileface", "faceres", "faceres_deep"])
-def test_new_recognizers_identify_the_sample(detected, name):
+def test_new_recognizers_identify_the_sample(rendered, detector, name):
     rec = load_registry().get("recognizers", name)
     if not rec.available().ok:
         pytest.skip(rec.available().reason)
+    detected = _detect(rendered, detector)
+    assert all(face is not None for side in detected.values() for _, face in side)
     gallery, probe = rec.embed(detected["rescan"]), rec.embed(detected["scan"])
     dist = cdist(gallery, probe, "cosine")
     rank1 = float(np.mean(np.argmin(dist, axis=0) == np.arange(len(dist))))
-    print(f"{name} + mtcnn on the sample: rank-1 {rank1:.3f}")
-    assert rank1 >= 0.85
+    print(f"{name} + {detector} on the sample: rank-1 {rank1:.3f}")
+    assert rank1 >= FLOOR[name]

@@ -1,9 +1,11 @@
-"""Face crops for recognizers: five-point similarity alignment (ArcFace template) and enlarged
-square crops of a detector box.
+"""Face crops for recognizers: similarity alignment of landmarks onto a template (the ArcFace
+five-point one, or two eye centres placed where a recognizer wants them) and zero-padded
+crop-and-resize of a box.
 
 Why here: `mobileface` was trained on faces warped so that the eye centres, nose tip and mouth
-corners land on the ArcFace 112 x 112 template; `faceres` on a square crop around the box; the
-MTCNN cascade needs the same zero-padded crop-and-resize for its refinement stages.
+corners land on the ArcFace 112 x 112 template; `faceres` on loose square crops, which it gets by
+placing the eye centres (recognizers._backends.eyes); the MTCNN cascade needs the zero-padded
+crop-and-resize for its refinement stages.
 """
 
 from __future__ import annotations
@@ -43,21 +45,25 @@ def dlib5_eye_centres(points: np.ndarray) -> np.ndarray:
 def align_face5(image: np.ndarray, points: np.ndarray, size: int = 112) -> np.ndarray:
     """(size, size, 3) uint8 face warped so that ``points`` land on the ArcFace template: five
     ``face5`` points, or two eye centres (then the template's eyes alone fix the similarity)."""
+    points = np.asarray(points, float)
+    return warp_to_template(image, points, ARCFACE_112[: len(points)] * (size / 112.0), size)
+
+
+def eye_template(size: int, eye_distance: float, eye_height: float) -> np.ndarray:
+    """(2, 2) eye centres, image-left first, of a (size, size) chip whose eyes are level,
+    ``eye_distance`` x size apart, centred left-right, ``eye_height`` x size below the top."""
+    half = eye_distance * size / 2.0
+    return np.array([[size / 2.0 - half, eye_height * size], [size / 2.0 + half, eye_height * size]])
+
+
+def warp_to_template(image: np.ndarray, points: np.ndarray, template: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 3) chip of ``image`` under the similarity taking ``points`` onto ``template``
+    (zero outside the image)."""
     import cv2
 
-    points = np.asarray(points, float)
-    template = ARCFACE_112[: len(points)] * (size / 112.0)
     matrix = similarity(points, template)
     return cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
-def square_box(box, scale: float) -> tuple[float, float, float, float]:
-    """The square around ``box``'s centre whose side is ``scale`` x the box's longer side."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    half = max(x1 - x0, y1 - y0) * scale / 2.0
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    return cx - half, cy - half, cx + half, cy + half
 
 
 def crop_resize(image: np.ndarray, box, size: int) -> np.ndarray:
