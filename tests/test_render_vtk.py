@@ -49,7 +49,8 @@ def test_defaults_frame_the_head_and_seed_keeps_the_study_settings():
     assert seed.camera == "seed" and seed.size_px == 800 and seed.camera_position == (0.0, 700.0, 290.0)
     assert seed.dolly == 2.0 and seed.lights == ((0.0, 0.0, 1.0),)
     assert seed.opacity == STUDY_OPACITY and dict(seed.opacity)[0] == 0.2 and p.color[0] == (-3024, 0, 0, 0)
-    assert (seed.smooth_mm, seed.head_only) == (0.0, False) and (p.smooth_mm, p.head_only) == (1.0, True)
+    assert (seed.smooth_mm, seed.smooth_voxels, seed.head_only) == (0.0, 0.0, False)
+    assert (p.smooth_mm, p.smooth_voxels, p.head_only) == (1.0, 0.6, True)
     assert dict(p.opacity)[-300] == 1.0  # the default ramp makes skin opaque
     with pytest.raises(PluginError, match="params.camera"):
         VtkVolumeRenderer(VtkVolumeParams(camera="study"))
@@ -144,8 +145,9 @@ def test_default_skin_is_opaque_and_the_studys_is_not(renderer):
         r = VtkVolumeRenderer(VtkVolumeParams(size_px=96, mm_per_px=1.0, head_only=False, **kw))
         a, b = (r.render(_slab(bone, False))[0].image.astype(int) for bone in (False, True))
         return np.abs(a - b).max()
-    assert diff(opacity=STUDY_OPACITY, smooth_mm=0.0) > 20
-    assert diff() <= 2
+    raw = dict(smooth_mm=0.0, smooth_voxels=0.0)
+    assert diff(opacity=STUDY_OPACITY, **raw) > 20
+    assert diff(**raw) <= 2
 
 
 def test_head_only_drops_a_detached_holder(renderer):
@@ -165,3 +167,17 @@ def test_smoothing_keeps_a_constant_and_reduces_noise():
     assert smoothed(vol, 1.0).data.std() < 0.5 * vol.data.std()
     flat = Volume(np.full((8, 9, 10), 40.0, np.float32), np.eye(4))
     assert np.allclose(smoothed(flat, 1.5).data, 40.0)
+
+
+def test_smoothing_in_voxels_follows_thick_slices():
+    """An impulse spreads ``sigma_voxels`` voxels along a 5 mm axis where 1 mm alone is < 0.5 voxel."""
+    data = np.zeros((15, 15, 15), np.float32)
+    data[7, 7, 7] = 1.0
+    vol = Volume(data, np.diag([0.5, 0.5, 5.0, 1.0]))
+    def spread(out, axis):
+        profile = out.data.sum(axis=tuple(a for a in range(3) if a != axis))
+        x = np.arange(15) - 7
+        return float(np.sqrt((profile * x ** 2).sum() / profile.sum()))
+    assert spread(smoothed(vol, 1.0, 0.0), 2) < 0.1  # sigma 0.2 voxel: the slices stay apart
+    assert spread(smoothed(vol, 1.0, 0.6), 2) == pytest.approx(0.6, abs=0.05)
+    assert spread(smoothed(vol, 1.0, 0.6), 0) == pytest.approx(2.0, abs=0.05)  # 1 mm = 2 voxels of 0.5 mm

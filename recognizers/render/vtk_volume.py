@@ -6,7 +6,8 @@ skin level `surface` uses). The study's ramp (``STUDY_OPACITY``, 0.2 per mm at 0
 translucent: the orbital rims and eyes show through as dark rings like spectacles, which change
 the face a recognizer sees (control rank-1 on the 16-subject sample with dlib_hog + dlib_resnet:
 0.75 with the study's ramp, 0.94 with the skin ramp). By default the volume is also smoothed by a
-1 mm Gaussian (noise and thick-slice steps texture the skin) and only the head component is kept
+Gaussian of 1 mm or 0.6 voxel per axis, whichever is larger (noise and the steps of 2-5 mm slices
+texture the skin; with the ramp and smoothing the control reaches 1.00) and only the head component is kept
 (holder, pillow and table set to air; the study's renders showed them, :meth:`VtkVolumeParams.seed`
 keeps them, its ramp and the unsmoothed CT).
 
@@ -78,8 +79,9 @@ class VtkVolumeParams:
     "head", its fixed scale. ``frame_threshold_hu``, the separation fields and ``head_height_mm``:
     the head component the "head" camera is centred on (as `surface`). ``camera_position`` /
     ``view_up`` / ``dolly``: the "seed" camera. ``opacity`` / ``color``: the transfer functions
-    (opacity: the skin ramp, module docstring; colour: the study's). ``smooth_mm``: Gaussian sigma
-    applied to the volume first (0: none). ``head_only``: render only the head component (grown
+    (opacity: the skin ramp, module docstring; colour: the study's). ``smooth_mm`` / ``smooth_voxels``:
+    the Gaussian applied to the volume first: per axis the larger of ``smooth_mm`` and
+    ``smooth_voxels`` voxels (0 and 0: none; the voxel term smooths the steps of thick slices). ``head_only``: render only the head component (grown
     by one coarse voxel), as `surface` does. ``mapper``: "fixed_point" is VTK's CPU ray caster (deterministic, no GPU needed),
     "smart" lets VTK choose (GPU where OpenGL allows). ``mri_threshold`` / ``mri_threshold_scale``:
     the MRI skin level mapped to ``frame_threshold_hu`` (module docstring; as `surface`)."""
@@ -106,6 +108,7 @@ class VtkVolumeParams:
     mri_threshold: str = "otsu"
     mri_threshold_scale: float = 0.6
     smooth_mm: float = 1.0
+    smooth_voxels: float = 0.6
     head_only: bool = True
 
     @classmethod
@@ -114,7 +117,7 @@ class VtkVolumeParams:
         (what VTK's default headlight does), its opacity transfer function, the CT as it is
         (no smoothing, holder and table kept)."""
         study = cls(camera="seed", size_px=800, lights=((0.0, 0.0, 1.0),), opacity=STUDY_OPACITY, smooth_mm=0.0,
-                    head_only=False)
+                    smooth_voxels=0.0, head_only=False)
         return replace(study, **changes)
 
 
@@ -144,15 +147,15 @@ def on_hu_scale(volume: Volume, p: VtkVolumeParams) -> Volume:
     return Volume((solid.data * scale - 1000.0).astype(np.float32), volume.affine, volume.modality)
 
 
-def smoothed(volume: Volume, sigma_mm: float) -> Volume:
-    """``volume`` Gaussian-filtered with sigma ``sigma_mm`` (converted to voxels per axis); itself
-    when 0. Noise and the stair steps of thick slices otherwise texture the skin and change with
+def smoothed(volume: Volume, sigma_mm: float, sigma_voxels: float = 0.0) -> Volume:
+    """``volume`` Gaussian-filtered with sigma, per axis, the larger of ``sigma_mm`` (in voxels of
+    that axis) and ``sigma_voxels``; itself when both are 0. Noise and the stair steps of thick slices otherwise texture the skin and change with
     the head's pose (`surface` smooths its depth map for the same reason)."""
-    if sigma_mm <= 0:
+    if sigma_mm <= 0 and sigma_voxels <= 0:
         return volume
     from scipy import ndimage
 
-    sigma = [sigma_mm / z for z in volume.zooms]
+    sigma = [max(sigma_mm / z, sigma_voxels) for z in volume.zooms]
     data = ndimage.gaussian_filter(np.asarray(volume.data, np.float32), sigma)
     return Volume(data, volume.affine, volume.modality)
 
@@ -171,7 +174,7 @@ class VtkVolumeRenderer:
     """The seed study's VTK volume render (see module docstring); one View per (camera, light)."""
 
     name = "vtk_volume"
-    version = "4"  # 4: skin opacity, 1 mm smoothing, head component only (issue 12)
+    version = "4"  # 4: skin opacity ramp, smoothing, head component only (issue 12)
 
     def __init__(self, params: VtkVolumeParams | None = None) -> None:
         self.params = params if params is not None else VtkVolumeParams()
@@ -192,7 +195,7 @@ class VtkVolumeRenderer:
         if not avail.ok:
             raise PluginUnavailableError(avail.reason)
         p = self.params
-        volume = smoothed(on_hu_scale(volume, p), p.smooth_mm)
+        volume = smoothed(on_hu_scale(volume, p), p.smooth_mm, p.smooth_voxels)
         head = None
         if p.head_only or p.camera == "head":
             head = head_component(volume, p.frame_threshold_hu, HeadSeparation.of(p))
