@@ -9,12 +9,15 @@ built sample (``defacebench sample-data``) and optionally writes the renders as 
     python scripts/seed_camera_detection.py ~/.cache/defacebench/sample-n16-s0-<key> --out /tmp/renders
 
 ``--camera`` picks the camera: ``seed`` (default), ``study`` (the study's full settings) or ``head``.
+``--pitch`` / ``--dolly`` turn and dolly the seed camera for diagnosis: the study's camera sits
+22.5 degrees above the face; ``--pitch -22.5`` puts it at eye level (same reset and dolly).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -32,10 +35,16 @@ def main() -> int:
     parser.add_argument("--camera", choices=("seed", "study", "head"), default="seed",
                         help="seed: vtk_volume's camera='seed' (default); study: the study's full settings "
                              "(VtkVolumeParams.seed(): 800 px, headlight); head: the plugin's default camera")
+    parser.add_argument("--pitch", type=float, default=0.0,
+                        help="turn the camera by this elevation (degrees; -22.5: the seed camera at eye level)")
+    parser.add_argument("--dolly", type=float, default=None, help="the seed camera's dolly (default: the study's 2)")
     args = parser.parse_args()
     meta = json.loads((args.sample / "sample.json").read_text())
     params = {"seed": VtkVolumeParams(camera="seed"), "study": VtkVolumeParams.seed(), "head": VtkVolumeParams()}
-    renderer, detector = VtkVolumeRenderer(params[args.camera]), DlibHog()
+    chosen = replace(params[args.camera], views=((0.0, args.pitch, 0),))
+    if args.dolly is not None:
+        chosen = replace(chosen, dolly=args.dolly)
+    renderer, detector = VtkVolumeRenderer(chosen), DlibHog()
     found = []
     for acq_id in sorted(meta["acquisitions"]):
         sid, session = acq_id.rsplit("_", 1)
