@@ -107,8 +107,7 @@ def test_hyphenated_name_is_rejected(tmp_path, monkeypatch):
     assert "no '-'" in problem.error
 
 
-OPT_IN = {("detectors", "dlib_cnn"), ("detectors", "deepface_opencv"), ("detectors", "deepface_dlib"),
-          ("recognizers", "deepface_dlib")}
+OPT_IN = {("detectors", "dlib_cnn"), ("detectors", "deepface_dlib"), ("recognizers", "deepface_dlib")}
 
 
 def _plan_skips(**config) -> dict[str, str]:
@@ -125,7 +124,8 @@ def test_opt_in_plugins_are_left_out_of_the_default_product_with_their_reason(tm
     left_out = registry.left_out_reasons("default", {})
     assert OPT_IN <= set(left_out), "the redundant wrappers and the slow CNN detector are opt-in"
     assert ("detectors", "dlib_hog") not in left_out and ("recognizers", "dlib_resnet") not in left_out
-    assert "opencv_haar" in left_out[("detectors", "deepface_opencv")]
+    assert "dlib_hog" in left_out[("detectors", "deepface_dlib")]
+    assert ("detectors", "deepface_opencv") not in left_out, "other boxes than opencv_haar's: not redundant"
     assert registry.left_out_reasons("all", {}) == {}
     skips = _plan_skips(detectors=("dlib_hog", "dlib_cnn"), recognizers=("dlib_resnet",))
     assert skips["none-surface-dlib_cnn-dlib_resnet"] == ""  # named explicitly: it runs

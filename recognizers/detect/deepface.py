@@ -98,10 +98,11 @@ class _DeepfaceDetector:
 
 
 class DeepfaceOpencv(_DeepfaceDetector):
-    """deepface's opencv backend (Haar cascade + eye cascade)."""
+    """deepface's opencv backend (Haar cascade + eye cascade). In the default product although
+    `opencv_haar` runs the same cascade: deepface's own cascade settings draw other boxes, and on
+    the sample that moved one quickshear subject to a match with faceres (0.250 vs 0.188)."""
 
     name, backend, modules = "deepface_opencv", "opencv", ("cv2",)
-    opt_in = "the same OpenCV Haar cascade as opencv_haar (identical rank-1 on every sample row)"
 
     def available(self) -> Availability:
         """Needs deepface and the Haar XMLs in cv2's data folder."""
