@@ -22,6 +22,7 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.contracts import Volume
+from defacebench.data.niigz import nifti_gz_bytes
 from defacebench.errors import ConversionError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -106,7 +107,7 @@ def load_volume(path: Path | str, modality: str | None = None) -> Volume:
     verdict (:func:`defacebench.data.modality.intensity_modality`; CT when undecided)."""
     path = Path(path)
     try:
-        img = nib.load(str(path))
+        img = _read_gz(path) or nib.load(str(path))
         shape = tuple(int(n) for n in img.shape)
     except FileNotFoundError:
         raise ConversionError(f"{path}: file not found. Fix: check the path.") from None
@@ -137,6 +138,15 @@ def load_volume(path: Path | str, modality: str | None = None) -> Volume:
                   modality=modality)
 
 
+def _read_gz(path: Path) -> nib.Nifti1Image | None:
+    """A .nii.gz read in one piece through :mod:`defacebench.data.niigz` (None: let nib.load read it)."""
+    if not path.name.endswith(".gz"):
+        return None
+    from defacebench.data.niigz import read_nifti_gz
+
+    return read_nifti_gz(path)
+
+
 def to_nifti(volume: Volume) -> nib.Nifti1Image:
     """Wrap a Volume as a float32 NIfTI image with both qform and sform set to its affine."""
     img = nib.Nifti1Image(np.asarray(volume.data, dtype=np.float32), np.asarray(volume.affine, float))
@@ -147,8 +157,9 @@ def to_nifti(volume: Volume) -> nib.Nifti1Image:
     return img
 
 
-def save_nifti_atomic(img: nib.Nifti1Image, path: Path | str) -> Path:
+def save_nifti_atomic(img: nib.Nifti1Image, path: Path | str, *, fast_gzip: bool = False) -> Path:
     """Write ``img`` to ``path`` atomically: temp file in the same folder, then ``os.replace``.
+    ``fast_gzip``: a .nii.gz is compressed by :mod:`defacebench.data.niigz` (ISA-L), not nibabel's zlib.
 
     A full disk or a read-only folder leaves nothing behind and raises StorageError naming the folder.
     """
@@ -161,7 +172,10 @@ def save_nifti_atomic(img: nib.Nifti1Image, path: Path | str) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
         os.close(fd)
         try:
-            nib.save(img, tmp)
+            if fast_gzip and suffix == ".nii.gz" and isinstance(img, nib.Nifti1Image):
+                Path(tmp).write_bytes(nifti_gz_bytes(img))  # the same NIfTI stream, a faster gzip
+            else:
+                nib.save(img, tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -177,4 +191,4 @@ def save_volume(volume: Volume, path: Path | str) -> Path:
             f"{path}: refusing to save a {data.ndim}-D array {data.shape}; a Volume must be 3-D."
         )
     check_finite(data, path)
-    return save_nifti_atomic(to_nifti(volume), path)
+    return save_nifti_atomic(to_nifti(volume), path, fast_gzip=True)

@@ -96,27 +96,21 @@ def deface_task(task: DefaceTask) -> Defaced:
 
 
 def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
-    from defacebench.anatomy.cleanup import apply_cleanup
-    from defacebench.data.volume import load_volume, save_volume
-
-    original = load_volume(Path(task.volume_path))
     workdir = Path(tempfile.mkdtemp(prefix="work-", dir=tmp))
     start = time.perf_counter()
     try:
         result = plugin.deface(Path(task.volume_path), workdir)
         seconds = time.perf_counter() - start
-        defaced = load_volume(Path(result.volume_path), modality=original.modality)
-        if defaced.data.shape != original.data.shape:
-            raise DefacebenchError(
-                f"{plugin.name} changed the volume shape {original.data.shape} -> {defaced.data.shape}")
-        mask = None
-        if result.mask_path is not None:
-            mask = load_volume(Path(result.mask_path)).data > 0.5
-            save_volume(replace(original, data=mask.astype(np.float32)), tmp / "mask.nii.gz")
-        save_volume(apply_cleanup(original, defaced, mask=mask, defacer=plugin.name, params=task.cleanup),
-                    tmp / "defaced.nii.gz")
+        if _unchanged_copy(task, plugin.name, result):
+            # the tool's output is the input, byte for byte, and cleanup leaves it so: store the input
+            # itself instead of decoding, comparing and re-encoding it (the control; issue #15)
+            shutil.copyfile(task.volume_path, tmp / "defaced.nii.gz")
+        else:
+            _store_cleaned(task, plugin.name, result, tmp)
         out = Defaced(plugin.name, True, tool_version=result.tool_version, log=result.log, seconds=seconds)
     except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, its defacing failed: an outcome
+        if isinstance(exc, _OriginalUnreadable):
+            raise exc.__cause__ from None  # our own input, not the defacer's failure: never cached
         if is_storage_failure(exc):
             raise  # a full or read-only disk is not the defacer's failure: never cache it as one
         out = Defaced(plugin.name, False, error=f"{plugin.name}: {type(exc).__name__}: {exc}",
@@ -124,6 +118,42 @@ def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_json(tmp / "result.json", out.to_json())
+
+
+class _OriginalUnreadable(DefacebenchError):
+    """Carries (as ``__cause__``) why the stage's own input volume cannot be read."""
+
+
+def _store_cleaned(task: DefaceTask, defacer: str, result, tmp: Path) -> None:
+    """Write the cleaned defaced volume (and the tool's removed-voxel mask, if any) into ``tmp``."""
+    from defacebench.anatomy.cleanup import apply_cleanup
+    from defacebench.data.volume import load_volume, save_volume
+
+    try:
+        original = load_volume(Path(task.volume_path))
+    except DefacebenchError as exc:
+        raise _OriginalUnreadable(str(exc)) from exc
+    defaced = load_volume(Path(result.volume_path), modality=original.modality)
+    if defaced.data.shape != original.data.shape:
+        raise DefacebenchError(f"{defacer} changed the volume shape {original.data.shape} -> {defaced.data.shape}")
+    mask = None
+    if result.mask_path is not None:
+        mask = load_volume(Path(result.mask_path)).data > 0.5
+        save_volume(replace(original, data=mask.astype(np.float32)), tmp / "mask.nii.gz")
+    save_volume(apply_cleanup(original, defaced, mask=mask, defacer=defacer, params=task.cleanup),
+                tmp / "defaced.nii.gz")
+
+
+def _unchanged_copy(task: DefaceTask, defacer: str, result) -> bool:
+    """True when the stored defacing would equal the input volume: the tool gave no removed-voxel
+    mask and wrote the input's exact bytes, and the cleanup policy changes nothing in an unchanged
+    volume ("mask" removes only what differs; "none"; "seed_range" only for defacers without a range)."""
+    if result.mask_path is not None:
+        return False
+    policy = task.cleanup.policy
+    if policy == "seed_range" and defacer in {name for name, _lo, _hi in task.cleanup.seed_ranges}:
+        return False
+    return policy in ("mask", "none", "seed_range") and file_hash(Path(result.volume_path)) == task.volume_hash
 
 
 @dataclass(frozen=True)
