@@ -229,7 +229,9 @@ def render_task(task: RenderTask) -> Rendered:
         index = []
         for i, view in enumerate(plugin.render(load_volume(Path(task.volume_path)))):
             name = f"view{i:02d}.png"
-            Image.fromarray(view.image).save(tmp / name)
+            # level 1: lossless like any level, 3x faster to write than PIL's default 6 (24 -> 8 ms per
+            # 512 px view); the renders are written once per view and read once per detector
+            Image.fromarray(view.image).save(tmp / name, compress_level=1)
             index.append({"view_id": view.view_id, "file": name, "camera": view.camera})
         write_json(tmp / "views.json", index)
 
