@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from defacebench.contracts import Volume
-from recognizers._backends.head import HeadSeparation, block_any, block_repeat, head_component
+from defacebench.anatomy.grid import refine
+from recognizers._backends.head import HeadSeparation, block_any, head_component
 from recognizers._backends.mesh import Mesh, depth_map, skin_mesh
 from recognizers._backends.views import OrthoCamera, multiview_grid, view_specs
 from recognizers.render import _raycast
@@ -248,7 +249,7 @@ def test_block_any_is_a_blockwise_or(shape, factors, seed):
     for axis, f in enumerate(factors):
         ref = np.logical_or.reduceat(ref, np.arange(0, ref.shape[axis], f), axis=axis)
     assert np.array_equal(out, ref)
-    back = block_repeat(out, factors, shape)
+    back = refine(out, factors, shape)
     assert back.shape == shape and not (mask & ~back).any()  # every set voxel lies in a set block
 
 

@@ -30,8 +30,9 @@ def grid_factors(zooms: tuple[float, float, float], grid_mm: float) -> tuple[int
 def coarsen(volume: Volume, factors: tuple[int, int, int]) -> Volume:
     """``volume`` averaged over blocks of ``factors`` voxels, with the affine of the block centres.
 
-    A partial last block (shape not a multiple of the factor) is averaged over the voxels it has
-    (edge padding), so every fine voxel belongs to exactly one coarse voxel."""
+    A partial last block (shape not a multiple of the factor) is filled up by repeating the
+    volume's last voxel along that axis (edge padding) before averaging, so every fine voxel
+    belongs to exactly one coarse voxel."""
     if factors == (1, 1, 1):
         return volume
     data = np.asarray(volume.data, np.float32)
@@ -46,7 +47,8 @@ def coarsen(volume: Volume, factors: tuple[int, int, int]) -> Volume:
 
 
 def refine(mask: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, int, int]) -> np.ndarray:
-    """A coarse mask on the fine grid of ``shape``: each coarse voxel repeated over its block."""
+    """A coarse mask on the fine grid of ``shape``: each coarse voxel repeated over its block
+    (the inverse of a block reduction such as :func:`coarsen`; the renderers' head masks use it too)."""
     out = np.asarray(mask, bool)
     for axis, f in enumerate(factors):
         if f > 1:

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from defacebench.run.config import CONVERTERS, MODALITY_CHOICES, RunConfig
 from defacebench.util.fsutil import atomic_write_text, ensure_writable_dir
 
 REPORT_NAME = "conversion_report.json"
@@ -21,8 +22,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("convert", help="convert a dataset's DICOM/NIfTI to canonical HU NIfTI")
     parser.add_argument("dataset", type=Path, help="dataset folder or CSV manifest")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--converter", default="pydicom", choices=("pydicom", "dicom2nifti", "dcm2niix", "simpleitk"))
-    parser.add_argument("--modality", default="auto", choices=("auto", "ct", "mri"),
+    parser.add_argument("--converter", default=RunConfig.converter, choices=CONVERTERS)
+    parser.add_argument("--modality", default=RunConfig.modality, choices=MODALITY_CHOICES,
                         help="auto: from DICOM Modality / BIDS suffix, checked against the intensities")
     parser.add_argument("--series", default=None, metavar="UID",
                         help="SeriesInstanceUID to convert (overrides the selection rule)")

@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.contracts import Volume
-from defacebench.data.niigz import nifti_gz_bytes
+from defacebench.data.niigz import nifti_gz_bytes, read_nifti_gz
 from defacebench.errors import ConversionError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -107,7 +107,8 @@ def load_volume(path: Path | str, modality: str | None = None) -> Volume:
     verdict (:func:`defacebench.data.modality.intensity_modality`; CT when undecided)."""
     path = Path(path)
     try:
-        img = _read_gz(path) or nib.load(str(path))
+        # in one piece through ISA-L when it is a single-file NIfTI-1 .nii.gz; nib.load otherwise
+        img = (read_nifti_gz(path) if path.name.endswith(".gz") else None) or nib.load(str(path))
         shape = tuple(int(n) for n in img.shape)
     except FileNotFoundError:
         raise ConversionError(f"{path}: file not found. Fix: check the path.") from None
@@ -136,15 +137,6 @@ def load_volume(path: Path | str, modality: str | None = None) -> Volume:
         modality = intensity_modality(data).modality or "ct"
     return Volume(data=np.asarray(can.dataobj, dtype=np.float32), affine=np.asarray(can.affine, float),
                   modality=modality)
-
-
-def _read_gz(path: Path) -> nib.Nifti1Image | None:
-    """A .nii.gz read in one piece through :mod:`defacebench.data.niigz` (None: let nib.load read it)."""
-    if not path.name.endswith(".gz"):
-        return None
-    from defacebench.data.niigz import read_nifti_gz
-
-    return read_nifti_gz(path)
 
 
 def to_nifti(volume: Volume) -> nib.Nifti1Image:

@@ -108,9 +108,9 @@ def _build_deface(task: DefaceTask, plugin, tmp: Path) -> None:
         else:
             _store_cleaned(task, plugin.name, result, tmp)
         out = Defaced(plugin.name, True, tool_version=result.tool_version, log=result.log, seconds=seconds)
+    except _OriginalUnreadable as exc:
+        raise exc.__cause__ from None  # our own input, not the defacer's failure: never cached
     except Exception as exc:  # noqa: BLE001 - whatever a plugin raises, its defacing failed: an outcome
-        if isinstance(exc, _OriginalUnreadable):
-            raise exc.__cause__ from None  # our own input, not the defacer's failure: never cached
         if is_storage_failure(exc):
             raise  # a full or read-only disk is not the defacer's failure: never cache it as one
         out = Defaced(plugin.name, False, error=f"{plugin.name}: {type(exc).__name__}: {exc}",
@@ -150,10 +150,10 @@ def _unchanged_copy(task: DefaceTask, defacer: str, result) -> bool:
     volume ("mask" removes only what differs; "none"; "seed_range" only for defacers without a range)."""
     if result.mask_path is not None:
         return False
-    policy = task.cleanup.policy
-    if policy == "seed_range" and defacer in {name for name, _lo, _hi in task.cleanup.seed_ranges}:
+    cleanup = task.cleanup
+    if cleanup.policy == "seed_range" and defacer in {name for name, _lo, _hi in cleanup.seed_ranges}:
         return False
-    return policy in ("mask", "none", "seed_range") and file_hash(Path(result.volume_path)) == task.volume_hash
+    return file_hash(Path(result.volume_path)) == task.volume_hash
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from defacebench.anatomy.grid import refine
 from defacebench.contracts import Volume
 
 
@@ -99,16 +100,6 @@ def block_any(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def block_repeat(mask: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
-    """The inverse of :func:`block_any`'s grid: each coarse voxel repeated ``factors`` times per
-    axis, cropped to ``shape``."""
-    out = mask
-    for axis, f in enumerate(factors):
-        if f > 1:
-            out = np.repeat(out, f, axis=axis)
-    return out[tuple(slice(0, n) for n in shape)]
-
-
 def largest_detached(coarse: np.ndarray, spacing: np.ndarray, sep: HeadSeparation) -> np.ndarray | None:
     """The head: the largest component once contacts are cut, plus the small parts near it.
 
@@ -154,7 +145,7 @@ def head_component(volume: Volume, threshold: float, sep: HeadSeparation) -> Hea
     head = largest_detached(block_any(coarse, (2, 2, 2)), 2 * spacing, sep)
     if head is None:
         return None
-    mask = coarse & block_repeat(head, (2, 2, 2), coarse.shape)
+    mask = coarse & refine(head, (2, 2, 2), coarse.shape)
     scale = np.diag([*factors, 1]).astype(float)
     scale[:3, 3] = (np.asarray(factors) - 1) / 2.0  # block centre in fine voxel indices
     return HeadMask(mask, volume.affine @ scale, factors)

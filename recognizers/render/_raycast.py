@@ -80,8 +80,10 @@ def _in_head(points: np.ndarray, head: HeadMask, reach: np.ndarray, volume: Volu
     return ok
 
 
-def depth_map(cam: OrthoCamera, volume: Volume, head: HeadMask, threshold: float, params) -> np.ndarray:
-    """Sub-sample first-hit depth (mm) per pixel; +inf where the ray misses the head."""
+def depth_map(cam: OrthoCamera, volume: Volume, head: HeadMask, threshold: float, params,
+              reach: np.ndarray | None = None) -> np.ndarray:
+    """Sub-sample first-hit depth (mm) per pixel; +inf where the ray misses the head. ``reach``:
+    :func:`head_reach` of ``head``, made once per volume by a caller rendering several cameras."""
     from scipy import ndimage
 
     lo, hi = _fine_window(_coarse_depth(cam, head, params), cam.size_px, params)
@@ -103,7 +105,8 @@ def depth_map(cam: OrthoCamera, volume: Volume, head: HeadMask, threshold: float
     # out; looked up only for the samples above the threshold
     above = values > threshold
     cand = np.flatnonzero(above)
-    above.ravel()[cand[~_in_head(flat[:, cand], head, head_reach(head), volume)]] = False
+    reach = head_reach(head) if reach is None else reach
+    above.ravel()[cand[~_in_head(flat[:, cand], head, reach, volume)]] = False
     hit = above.any(axis=1)
     first = np.argmax(above, axis=1)
     prev = np.maximum(first - 1, 0)

@@ -205,7 +205,8 @@ class SurfaceRenderer:
         if self.params.method == "raycast":
             from recognizers.render import _raycast
 
-            return lambda cam: _raycast.depth_map(cam, volume, head, threshold, self.params)
+            reach = _raycast.head_reach(head)
+            return lambda cam: _raycast.depth_map(cam, volume, head, threshold, self.params, reach)
         from recognizers._backends import mesh as meshing
 
         skin = meshing.skin_mesh(volume, head, threshold, self.params.mesh_mm)

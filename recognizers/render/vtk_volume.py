@@ -49,10 +49,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from defacebench.anatomy.grid import refine
 from defacebench.contracts import Availability, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
 
-from recognizers._backends.head import HeadMask, HeadSeparation, block_repeat, head_component
+from recognizers._backends.head import HeadMask, HeadSeparation, head_component
 from recognizers._backends.views import OrthoCamera, head_frame, view_specs
 from recognizers._backends.vtk_scene import Scene
 from recognizers._backends.weights import module_missing
@@ -166,7 +167,7 @@ def head_only(volume: Volume, head: HeadMask) -> Volume:
     skin's partial-volume edge stays) set to air: holder, pillow and table leave the picture."""
     from scipy import ndimage
 
-    keep = block_repeat(ndimage.binary_dilation(head.mask), head.factors, volume.data.shape)
+    keep = refine(ndimage.binary_dilation(head.mask), head.factors, volume.data.shape)
     data = np.where(keep, np.asarray(volume.data, np.float32), np.float32(-1000.0))
     return Volume(data, volume.affine, volume.modality)
 

@@ -291,9 +291,8 @@ def _values(lab: np.ndarray, t1: np.ndarray, sdf: np.ndarray, p: AnatomyParams) 
     hu, t1w = ndimage.gaussian_filter(hu, 0.6), ndimage.gaussian_filter(t1w, 0.6)
     edge = np.abs(sdf) < p.face.edge_mm  # the skin itself: a smooth surface at sub-voxel level
     ramp = face_tissue.skin_ramp(sdf[edge], p.face.edge_mm)
-    values = dict(tv.hu), dict(tv.t1)
-    hu[edge] = values[0]["air"] + (values[0]["skin"] - values[0]["air"]) * ramp
-    t1w[edge] = values[1]["air"] + (values[1]["skin"] - values[1]["air"]) * ramp
+    for image, table in ((hu, dict(tv.hu)), (t1w, dict(tv.t1))):
+        image[edge] = table["air"] + (table["skin"] - table["air"]) * ramp
     return hu.astype(np.float32), t1w.astype(np.float32)
 
 
