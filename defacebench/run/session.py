@@ -238,10 +238,12 @@ def _failure_lines(outcomes) -> list[str]:
 
 def _input_notices(run) -> list[str]:
     """Decisions taken on the inputs that a user must see: series chosen among several in one
-    folder, and cache artifacts found corrupt and rebuilt during this run."""
-    from defacebench.data.convert import series_notice
+    folder, conversion warnings (e.g. coarse voxels), and cache artifacts found corrupt and rebuilt
+    during this run."""
+    from defacebench.data.convert import conversion_notices
 
-    lines = [f"defacebench: {line}" for v in run.volumes().values() if v.ok
-             for line in [series_notice(v.record)] if line]
+    lines = [f"defacebench: {line}" for v in run.volumes().values() if v.ok for line in conversion_notices(v.record)]
+    lines += [f"defacebench: {p}: the harness's own output folder, inside the dataset; not read as a subject"
+              for p in run.dataset.ignored]
     corrupt = run.cache.corruption_summary(since=run.started_at)
     return lines + ([f"defacebench: {corrupt}"] if corrupt else [])
