@@ -38,29 +38,32 @@ def sample_nifti(sample_dataset: Path, subject: str, session: str) -> Path:
     return next((Path(sample_dataset).parent / "nifti" / f"sub-{subject}" / f"ses-{session}").rglob("*.nii.gz"))
 
 
-def marked_copy(source: Path, target: Path) -> Path:
-    """``source`` with one corner voxel (air) set to :data:`MARK`; the rest unchanged."""
+def small_copy(source: Path, target: Path, *, mark: bool = False, step: int = 2) -> Path:
+    """``source`` at every ``step``-th voxel in-plane (4x fewer voxels: every stage is cheaper; the
+    affine keeps the millimetres), optionally with one corner voxel (air) set to :data:`MARK`."""
     import nibabel as nib
 
     img = nib.load(source)
-    data = np.asarray(img.dataobj, dtype=np.float32).copy()
-    data[0, 0, 0] = MARK
+    data = np.asarray(img.dataobj, dtype=np.float32)[::step, ::step, :].copy()
+    if mark:
+        data[0, 0, 0] = MARK
+    affine = img.affine.copy()
+    affine[:3, :2] *= step
     target.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(data, img.affine), target)
+    nib.save(nib.Nifti1Image(data, affine), target)
     return target
 
 
 def csv_dataset(sample_dataset: Path, folder: Path, *, marked: set[tuple[str, str]] = frozenset(),
                 sessions: tuple[str, ...] = ("scan", "rescan"), subjects=("001", "002", "003", "004")) -> Path:
-    """A CSV manifest over the sample's NIfTI copies; the acquisitions in ``marked`` ((subject,
-    session) pairs) are marked copies, the others point at the sample's own files (read only)."""
+    """A CSV manifest over small copies of the sample's NIfTI files (:func:`small_copy`); the
+    acquisitions in ``marked`` ((subject, session) pairs) carry the marker voxel."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for subject in subjects:
         for session in sessions:
-            path = sample_nifti(sample_dataset, subject, session)
-            if (subject, session) in marked:
-                path = marked_copy(path, folder / f"{subject}_{session}_marked.nii.gz")
+            path = small_copy(sample_nifti(sample_dataset, subject, session), folder / f"{subject}_{session}.nii.gz",
+                              mark=(subject, session) in marked)
             rows.append((subject, str(path), session))
     manifest = folder / "dataset.csv"
     with open(manifest, "w", newline="") as handle:

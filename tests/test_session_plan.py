@@ -5,7 +5,6 @@ decisions (a forced modality) the console must show."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,13 @@ import pytest
 from defacebench.errors import DefacebenchError
 from defacebench.run.config import RunConfig
 from defacebench.run.session import Session, Status
-from session_helpers import ATTACKER, run_session, sample_nifti
+from session_helpers import ATTACKER, run_session, sample_nifti, small_copy
 
 
 def _single_session(sample_dataset: Path, folder: Path, subjects=("001", "002", "003", "004")) -> Path:
-    """A flat folder of NIfTI files: one acquisition (the scan) per subject."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """A flat folder of NIfTI files: one acquisition (the scan) per subject (small copies)."""
     for subject in subjects:
-        shutil.copyfile(sample_nifti(sample_dataset, subject, "scan"), folder / f"{subject}.nii.gz")
+        small_copy(sample_nifti(sample_dataset, subject, "scan"), folder / f"{subject}.nii.gz")
     return folder
 
 

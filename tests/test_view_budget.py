@@ -3,7 +3,6 @@ a views list with duplicates is a short error (a 10,000-entry list once gave a 2
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from defacebench.plugins.registry import build_registry
 from defacebench.run.config import RunConfig
 from defacebench.run.records import CONTROL
 from defacebench.run.viewgrid import grid, parse_grid
-from session_helpers import ATTACKER, sample_nifti
+from session_helpers import ATTACKER, sample_nifti, small_copy
 
 
 def _surface():
@@ -32,8 +31,7 @@ def one_subject_run(sample_dataset, tmp_path_factory):
     from defacebench.run.pipeline import BenchmarkRun
 
     tmp = tmp_path_factory.mktemp("views")
-    (tmp / "data").mkdir()
-    shutil.copyfile(sample_nifti(sample_dataset, "001", "scan"), tmp / "data" / "001.nii.gz")
+    small_copy(sample_nifti(sample_dataset, "001", "scan"), tmp / "data" / "001.nii.gz")
     toml = tmp / "defacebench.toml"
     toml.write_text("[renderers.surface]\nviews = [[15, 0], [0, 0], [-15, 0]]\n")
     config = RunConfig(dataset=tmp / "data", cache_dir=tmp / "cache", plugins_file=toml, defacers=("none",),
