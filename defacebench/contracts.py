@@ -49,6 +49,32 @@ def check_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric params field accepts, declared on the field with ``typing.Annotated``::
+
+        mm_per_px: Annotated[float, Range(gt=0)] = 0.7
+        thresholds: tuple[Annotated[float, Range(ge=0, le=1)], ...] = (0.6, 0.7, 0.8)
+
+    Values set from the plugins file are checked against it (and every float must be finite), so
+    ``mm_per_px = 0`` is refused naming the file, table and key instead of giving a run without a
+    face. Bounds left None are open."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def allows(self, value: float) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def __str__(self) -> str:
+        parts = [f"{op} {bound:g}" for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                 if bound is not None]
+        return " and ".join(parts) or "any value"
+
+
+@dataclass(frozen=True)
 class Availability:
     """Whether a plugin can run here; ``reason`` names what is missing and how to get it."""
 
@@ -141,6 +167,8 @@ class WeightFile:
     ``how`` one line saying how to get it by hand, and ``fetch`` a callable that downloads or builds
     it into ``path`` (None when only ``how`` can get it, e.g. a file shipped in a pip package).
     ``fetch`` raises :class:`defacebench.errors.WeightsError` with a one-line reason on failure.
+    ``check`` (optional) says whether a present file is usable: "" or why not (e.g. it does not
+    parse); ``sha256`` may also be a digest recorded when the file was built here.
     """
 
     name: str
@@ -149,6 +177,7 @@ class WeightFile:
     sha256: str = ""
     how: str = ""
     fetch: Callable[[], Path] | None = field(default=None, compare=False, repr=False)
+    check: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------

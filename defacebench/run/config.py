@@ -57,6 +57,9 @@ CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
 MODALITY_CHOICES = ("auto", "ct", "mri")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
 PLUGIN_SETS = ("default", "all")
+QC_LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
+"""The QC labels ``--qc-filter`` accepts: those of :data:`defacebench.anatomy.qc.LABELS` (kept here so
+parsing the options does not import the QC's image code; a test checks they agree)."""
 DEFAULT_SCENARIOS = ("rescan", "multiview@surface-dlib_hog-dlib_resnet", "svm@surface-dlib_hog-dlib_resnet",
                      "aware@*-dlib_hog-dlib_resnet")
 """Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec).
@@ -107,6 +110,7 @@ class RunConfig:
     defacer_fail_share: float = 0.2
     attacker_floor: float = 0.5
     view_grid: tuple[float, float, float, float, int] = (30.0, 15.0, 15.0, 15.0, 1)
+    max_views: int = 400
     images: bool = True
     run_id: str = ""
     compare: Path | None = None
@@ -127,6 +131,24 @@ class RunConfig:
                                   f"got {value}")
         if not self.scenarios:
             raise ConfigError("scenarios is empty: name at least one, e.g. rescan")
+        if self.qc_filter is not None and self.qc_filter not in QC_LABELS:
+            raise ConfigError(f"--qc-filter {self.qc_filter!r} is not a QC label: use one of {', '.join(QC_LABELS)}")
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Options that are valid alone but not together, refused before any work: a protocol that
+        fixes its threshold policy, and a view grid over the views budget."""
+        from defacebench.metrics.protocols import get_protocol
+        from defacebench.run.viewgrid import check_budget
+
+        protocol = get_protocol(self.protocol)
+        if protocol.policies and self.policy not in protocol.policies:
+            raise ConfigError(f"--protocol {self.protocol} --policy {self.policy}: the {self.protocol} protocol fixes "
+                              f"the policy to {', '.join(protocol.policies)} (its Youden threshold is reported too); "
+                              "drop --policy or use --protocol default")
+        problem = check_budget(self.view_grid, self.max_views)
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def restrict(self) -> dict[str, tuple[str, ...]]:

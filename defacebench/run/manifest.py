@@ -93,6 +93,7 @@ def build_manifest(session) -> dict:
         "dataset_failures": [{"subject_id": f.subject_id, "path": str(f.path), "reason": f.reason}
                              for f in run.dataset.failures],
         "controls_added": sorted(session.extra_outcomes),
+        "calibration": session.calibration,
         "splits": {key: o.evaluation.split.to_dict() for key, o in outcomes.items()},
         "executor": run.executor_description(),
         "embeddings_computed": run.embeddings_computed,
