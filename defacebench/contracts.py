@@ -8,7 +8,9 @@ Every plugin has ``name`` (lower_snake_case, unique in its kind, no ``-``: the h
 parts of a configuration id), ``version`` (a string recorded in results and in cache keys),
 ``params`` (a frozen dataclass, recorded in results) and ``available()``. A plugin may also set
 ``opt_in`` (a non-empty string: why it is left out of the default product, e.g. it wraps a backend
-another plugin already runs); such a plugin runs only when a run names it (see :func:`opt_in_reason`).
+another plugin already runs); such a plugin runs only when a run names it (see :func:`opt_in_reason`),
+and ``licence`` / ``modality_notes`` (short strings ``defacebench list`` shows: the upstream tool's or
+model's licence, and what the plugin was made for and does with other modalities, see :func:`plugin_notes`).
 """
 
 from __future__ import annotations
@@ -248,6 +250,16 @@ def opt_in_reason(plugin: object) -> str:
     redundant or too costly to run unasked."""
     reason = getattr(plugin, "opt_in", "")
     return reason if isinstance(reason, str) else ""
+
+
+def plugin_notes(plugin: object) -> dict[str, str]:
+    """``{"licence": ..., "notes": ...}`` from a plugin's optional ``licence`` and ``modality_notes``
+    attributes ("" when absent or not a string), for ``defacebench list``."""
+    out = {}
+    for key, attr in (("licence", "licence"), ("notes", "modality_notes")):
+        value = getattr(plugin, attr, "")
+        out[key] = value if isinstance(value, str) else ""
+    return out
 
 
 PROTOCOLS: dict[str, type] = {

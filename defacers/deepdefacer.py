@@ -16,7 +16,7 @@ by step:
 The tool writes its resampled mask to ``mask_intermediate.nii.gz`` in the current directory; here that
 image is made in memory with the geometry SimpleITK gives an identity-affine NIfTI, so nothing is
 written outside the job's workdir. The network was trained on T1-weighted MRI: on CT the harness
-maps HU to a T1-like contrast first by default (``ct_input``; see docs/deepdefacer.md for the
+maps HU to a T1-like contrast first by default (``ct_input``; see docs/models.md for the
 measurement that chose it). The removed-voxel mask marks every voxel the multiplication changed
 (mask < 1). The network runs from ``<weights>/deepdefacer.onnx``, made by setup
 (:mod:`defacers._deepdefacer_net`).

@@ -40,11 +40,27 @@ IOU_MIN, SCORE_TOL = 0.9, 0.02
 # ------------------------------------------------------------------------------------------------
 
 
-def reference_worker(images_file: str, out_file: str, min_face: float) -> None:
+def reference_worker(images_file: str, out_file: str, min_face: float, fix_pyramid: bool = False) -> None:
     """Every image of ``images_file`` (an .npz of uint8 RGB arrays) through ``mtcnn.MTCNN``; writes
-    JSON rows [x0, y0, x1, y1, score] per face (the package's float boxes, before its rounding)."""
+    JSON rows [x0, y0, x1, y1, score] per face (the package's float boxes, before its rounding).
+
+    ``fix_pyramid``: drop the pyramid levels on which P-Net has no output (the port's one deliberate
+    difference): unpatched, the package's level count ignores ``min_face`` and above 20 px its last
+    levels are too small for P-Net, TensorFlow raises and the package reports no face."""
     import numpy as np
     from mtcnn import MTCNN
+
+    if fix_pyramid:
+        import mtcnn.stages.stage_pnet as stage_pnet
+
+        unpatched = stage_pnet.build_scale_pyramid
+
+        def build_scale_pyramid(width, height, min_face_size, scale_factor, min_size=12):
+            scales = unpatched(width, height, min_face_size, scale_factor, min_size)
+            cells = [-(-(int(side * s) - 2) // 2) - 4 for s in scales for side in (width, height)]
+            return scales[[min(cells[2 * i], cells[2 * i + 1]) >= 1 for i in range(len(scales))]]
+
+        stage_pnet.build_scale_pyramid = build_scale_pyramid
 
     detector = MTCNN()
     images = np.load(images_file)
@@ -92,14 +108,14 @@ def port_faces(images: dict, min_face: float) -> dict[str, list[list[float]]]:
     return {key: [[*face.box, face.score] for face in detector.detect(image)] for key, image in images.items()}
 
 
-def reference_faces(images: dict, tf_python: str, min_face: float) -> dict[str, list[list[float]]]:
+def reference_faces(images: dict, tf_python: str, min_face: float, fix_pyramid: bool) -> dict[str, list[list[float]]]:
     """The package on every image, in ``tf_python`` (this file's :func:`reference_worker`)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory(prefix="mtcnn-ref-") as tmp:
         np.savez(Path(tmp) / "images.npz", **{k.replace("/", "|"): v for k, v in images.items()})
         argv = [tf_python, __file__, "--worker", str(Path(tmp) / "images.npz"), str(Path(tmp) / "out.json"),
-                "--min-face-ref", str(min_face)]
+                "--min-face-ref", str(min_face)] + (["--fix-pyramid"] if fix_pyramid else [])
         run = subprocess.run(argv, capture_output=True, text=True, cwd=tmp)
         if run.returncode != 0:
             raise SystemExit(f"reference worker failed ({tf_python}): {run.stderr[-2000:]}")
@@ -158,18 +174,21 @@ def main() -> int:
     parser.add_argument("--min-face", type=float, default=40.0, help="the port's min_face_px (its default 40)")
     parser.add_argument("--min-face-ref", type=float, default=None,
                         help="the reference's min_face_size (default: the same as --min-face)")
+    parser.add_argument("--fix-pyramid", action="store_true",
+                        help="drop the reference's pyramid levels too small for P-Net, as the port does "
+                             "(needed above 20 px: there the package reports no face at all)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="stage cache (default $DEFACEBENCH_CACHE)")
     parser.add_argument("--details", action="store_true", help="also print one line per image")
     parser.add_argument("--worker", nargs=2, metavar=("IMAGES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        reference_worker(*args.worker, args.min_face_ref)
+        reference_worker(*args.worker, args.min_face_ref, args.fix_pyramid)
         return 0
     if not args.tf_python:
         parser.error("--tf-python is required (a Python with tensorflow-cpu and mtcnn==1.0.0)")
     images = harness_images(args.defacers.split(","), args.renderers.split(","), args.cache_dir)
     rows = compare(port_faces(images, args.min_face),
-                   reference_faces(images, args.tf_python, args.min_face_ref or args.min_face))
+                   reference_faces(images, args.tf_python, args.min_face_ref or args.min_face, args.fix_pyramid))
     print(table(rows))
     if args.details:
         for r in rows:

@@ -119,7 +119,7 @@ def test_graph_matches_numpy_reference_on_a_head_crop(template_ct):
     head = template_ct(4.0)
     volume = resample_like_tool(_image(head.data), (160, 160, 160))
     volume = ((volume - volume.min()) / (volume.max() - volume.min() + 1e-7)).astype(np.float32)
-    crop = volume[56:104, 96:160, 16:48]
+    crop = volume[64:96, 112:160, 0:32]  # in front of and below the face: kept and removed voxels
     graph, ref = _graph(crop), reference_forward(net.source_path(), crop)
     assert np.abs(graph - ref).max() <= TOL
     assert 0 < (ref >= 0.5).mean() < 1, "the crop should hold both kept and removed voxels"
@@ -326,3 +326,11 @@ def test_the_converter_refuses_what_it_does_not_map(tmp_path):
     with pytest.raises(net.ConversionUnsupported, match="conv3d_1"):
         net.build_model(copy)
 
+
+
+def test_list_shows_the_licence_and_modality_notes():
+    from defacebench.cli.list import plugin_rows
+    from defacebench.plugins.registry import build_registry
+
+    row = next(r for r in plugin_rows(build_registry(), ["defacers"]) if r["name"] == "deepdefacer")
+    assert row["licence"].startswith("MIT") and "T1" in row["notes"] and "CT" in row["notes"]
