@@ -15,9 +15,9 @@ by step:
 
 The tool writes its resampled mask to ``mask_intermediate.nii.gz`` in the current directory; here that
 image is made in memory with the geometry SimpleITK gives an identity-affine NIfTI, so nothing is
-written outside the job's workdir. The network was trained on T1-weighted MRI: on CT the harness
-maps HU to a T1-like contrast first by default (``ct_input``; see docs/models.md for the
-measurement that chose it). The removed-voxel mask marks every voxel the multiplication changed
+written outside the job's workdir. The network was trained on T1-weighted MRI; on CT it gets HU as
+they are by default, through the tool's own min-max normalisation (``ct_input="as_is"``); mapping HU to
+a T1-like contrast first (``"t1_like"``) removed less of the face on the CT sample (docs/models.md). The removed-voxel mask marks every voxel the multiplication changed
 (mask < 1). The network runs from ``<weights>/deepdefacer.onnx``, made by setup
 (:mod:`defacers._deepdefacer_net`).
 """
@@ -48,13 +48,13 @@ KEEP_MASK_NAME = "deepdefacer_mask.nii.gz"
 class DeepdefacerParams:
     """``threshold``: keep probability at or above which a voxel is kept (the tool's 0.5);
     ``input_shape``: the grid the network sees (the tool's 160^3; each side a multiple of 16, the
-    U-Net's four poolings); ``ct_input``: on CT, ``"t1_like"`` maps HU to a T1-like contrast with
-    ``ct_mapping`` before the tool's own normalisation, ``"as_is"`` gives the network HU as the tool
-    would; ``threads``: onnxruntime threads (1: the harness runs a process per core)."""
+    U-Net's four poolings); ``ct_input``: on CT, ``"as_is"`` gives the network HU as the tool would
+    (its min-max normalisation only), ``"t1_like"`` maps HU to a T1-like contrast with ``ct_mapping``
+    first; ``threads``: onnxruntime threads (1: the harness runs a process per core)."""
 
     threshold: float = 0.5
     input_shape: tuple[int, int, int] = (160, 160, 160)
-    ct_input: str = "t1_like"
+    ct_input: str = "as_is"
     ct_mapping: CtToT1Params = field(default_factory=CtToT1Params)
     threads: int = 1
 
@@ -76,8 +76,9 @@ class Deepdefacer:
     version = "1"
     deterministic = True
     licence = "MIT (deepdefacer 2.1.2 code and model.hdf5)"
-    modality_notes = ("trained on T1-weighted MRI; on CT, HU are mapped to a T1-like contrast first "
-                      "(ct_input='t1_like', the default) or given as they are ('as_is')")
+    modality_notes = ("trained on T1-weighted MRI; CT goes in as HU through the tool's own min-max "
+                      "normalisation (ct_input='as_is', the default; 't1_like' maps HU to a T1-like "
+                      "contrast first, which removed less face on the CT sample)")
 
     def __init__(self, params: DeepdefacerParams | None = None) -> None:
         self.params = params or DeepdefacerParams()
@@ -134,17 +135,18 @@ class Deepdefacer:
 def predict_keep_mask(data: np.ndarray, params: DeepdefacerParams) -> np.ndarray:
     """The tool's keep mask on ``data``'s grid (float32 in [0, 1]): resample, normalise, predict,
     threshold, resample back."""
-    volume = resample_like_tool(_image(data), params.input_shape).astype(np.float32)
+    volume = resample_like_tool(_image(data), params.input_shape, params.threads).astype(np.float32)
     low, high = float(volume.min()), float(volume.max())
     normalised = (volume - low) / (high - low + 1e-7)  # the tool's min-max normalisation, its epsilon
     prob = _session(net.onnx_path(), int(params.threads)).run(None, {"volume": normalised[None, None]})[0]
     binary = np.where(prob[0, 0] >= params.threshold, 1.0, 0.0).astype(np.float32)
-    return resample_like_tool(_image(binary), data.shape).astype(np.float32)
+    return resample_like_tool(_image(binary), data.shape, params.threads).astype(np.float32)
 
 
-def resample_like_tool(image, shape) -> np.ndarray:
+def resample_like_tool(image, shape, threads: int = 1) -> np.ndarray:
     """deepdefacer's ``resample_image``: ``image`` (SimpleITK) resampled linearly to ``shape``
-    (x, y, z = the NIfTI's voxel axes) over the same index range; returned as an (x, y, z) array."""
+    (x, y, z = the NIfTI's voxel axes) over the same index range; returned as an (x, y, z) array.
+    ``threads``: ITK threads (SimpleITK would take every core; the harness runs a process per core)."""
     import SimpleITK as sitk
 
     dim = image.GetDimension()
@@ -163,7 +165,13 @@ def resample_like_tool(image, shape) -> np.ndarray:
     centering.SetOffset((np.array(transform.GetInverse().TransformPoint(image_center.tolist())) - reference_center).tolist())
     # the tool's Transform(transform).AddTransform(centering): centering applied first, then transform
     composite = sitk.CompositeTransform([transform, centering])
-    resampled = sitk.Resample(image, reference, composite, sitk.sitkLinear, 0.0)
+    resample = sitk.ResampleImageFilter()  # sitk.Resample(image, reference, composite, sitkLinear, 0.0)
+    resample.SetReferenceImage(reference)
+    resample.SetTransform(composite)
+    resample.SetInterpolator(sitk.sitkLinear)
+    resample.SetDefaultPixelValue(0.0)
+    resample.SetNumberOfThreads(max(1, int(threads)))
+    resampled = resample.Execute(image)
     return np.swapaxes(sitk.GetArrayFromImage(resampled), 0, -1)
 
 
