@@ -81,10 +81,10 @@ def weight_files() -> list[WeightFile]:
     """The ``defacebench weights`` records: the converted graph and the HDF5 it comes from."""
     how = f"run `{FETCH}` on a machine that reaches the Python package index"
     url = f"PyPI sdist {SDIST}"
-    fetch = lambda: fetch_and_convert(force=True)  # noqa: E731
     return [WeightFile(name=ONNX_NAME, path=onnx_path(), url=f"{url} deepdefacer/model.hdf5, converted",
-                       sha256=ONNX_SHA256, how=how, fetch=fetch),
-            WeightFile(name="model.hdf5", path=source_path(), url=url, sha256=HDF5_SHA256, how=how, fetch=fetch)]
+                       sha256=ONNX_SHA256, how=how, fetch=lambda: fetch_and_convert(force=True)),
+            WeightFile(name="model.hdf5", path=source_path(), url=url, sha256=HDF5_SHA256, how=how,
+                       fetch=lambda: extract_hdf5(download_sdist()))]
 
 
 # ------------------------------------------------------------------------------------------------
