@@ -76,6 +76,7 @@ class Deepdefacer:
     version = "1"
     deterministic = True
     licence = "MIT (deepdefacer 2.1.2 code and model.hdf5)"
+    modalities = ("mri", "ct")
     modality_notes = ("trained on T1-weighted MRI; CT goes in as HU through the tool's own min-max "
                       "normalisation (ct_input='as_is', the default; 't1_like' maps HU to a T1-like "
                       "contrast first, which removed less face on the CT sample)")

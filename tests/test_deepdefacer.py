@@ -244,10 +244,10 @@ def test_deface_multiplies_by_the_resampled_mask(tmp_path, template_ct, write_ct
     assert (np.asarray(nib.load(str(result.mask_path)).dataobj) == (keep < 1)).all()
     assert 0 < (keep < 1).mean() < 0.5, "something, not most, of the head is removed"
     assert list(cwd.iterdir()) == []
-    assert "deepdefacer 2.1.2" in result.tool_version and "HU mapped" in result.log
+    assert "deepdefacer 2.1.2" in result.tool_version and "intensities as they are" in result.log
 
 
-def test_ct_input_as_is_feeds_hu(template_ct):
+def test_ct_input_t1_like_changes_the_mask(template_ct):
     """``as_is`` and ``t1_like`` give the network different inputs on CT, hence different masks."""
     _require_weights()
     head = template_ct(4.0)
@@ -333,4 +333,5 @@ def test_list_shows_the_licence_and_modality_notes():
     from defacebench.plugins.registry import build_registry
 
     row = next(r for r in plugin_rows(build_registry(), ["defacers"]) if r["name"] == "deepdefacer")
-    assert row["licence"].startswith("MIT") and "T1" in row["notes"] and "CT" in row["notes"]
+    assert "licence: MIT" in row["notes"] and "modalities: mri, ct" in row["notes"]
+    assert "T1-weighted MRI" in row["notes"] and "CT goes in as HU" in row["notes"]

@@ -1,6 +1,6 @@
-"""``defacebench list``: every plugin of every kind with version, source, availability and whether
-it runs by default (a plugin that declares itself opt-in runs only when a run names it), and the
-licence and modality notes a plugin declares (``licence``, ``modality_notes``)."""
+"""``defacebench list``: every plugin of every kind with version, source, availability, whether
+it runs by default (a plugin that declares itself opt-in runs only when a run names it) and the
+licence and modality notes it declares."""
 
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ def plugin_rows(registry, kinds) -> list[dict]:
             rows.append({"kind": kind, "name": entry.name, "version": str(entry.plugin.version),
                          "source": entry.source, "available": bool(avail.ok), "default": not opt_in,
                          "reason": avail.reason if not avail.ok else (f"opt-in: {opt_in}" if opt_in else ""),
-                         **plugin_notes(entry.plugin)})
+                         "notes": plugin_notes(entry.plugin)})
         for problem in registry.problems:
             if problem.kind == kind:
                 rows.append({"kind": kind, "name": problem.name, "version": "?", "source": problem.source,
                              "available": False, "default": False, "reason": f"failed to load: {problem.error}",
-                             "licence": "", "notes": ""})
+                             "notes": ""})
     return rows
 
 
@@ -49,13 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for kind in kinds:
         table = [[r["name"], r["version"], r["source"], "yes" if r["available"] else "no",
-                  "yes" if r["default"] else "no", r["reason"], _notes(r)] for r in rows if r["kind"] == kind]
+                  "yes" if r["default"] else "no", r["reason"], r["notes"]] for r in rows if r["kind"] == kind]
         print(f"\n{kind}:")
-        print(tabulate(table, headers=["name", "version", "source", "available", "default", "reason", "licence, notes"],
+        print(tabulate(table, headers=["name", "version", "source", "available", "default", "reason", "notes"],
                        maxcolwidths=[None, 20, 40, None, None, 70, 50]))
     return 0
-
-
-def _notes(row: dict) -> str:
-    """The licence and modality notes of a row as one cell."""
-    return "; ".join(part for part in (row["licence"], row["notes"]) if part)
