@@ -29,18 +29,18 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated, Literal
 
 import nibabel as nib
 import numpy as np
 
 from defacebench.anatomy.masks import nifti_modality
 from defacebench.anatomy.registration import CtToT1Params, ct_to_t1
-from defacebench.contracts import Availability, DefaceResult, WeightFile
+from defacebench.contracts import Availability, DefaceResult, Range, WeightFile
 from defacebench.errors import DefaceError
 from defacers import _deepdefacer_net as net
 from defacers._external import write_removed_mask
 
-CT_INPUTS = ("t1_like", "as_is")
 KEEP_MASK_NAME = "deepdefacer_mask.nii.gz"
 
 
@@ -50,23 +50,19 @@ class DeepdefacerParams:
     ``input_shape``: the grid the network sees (the tool's 160^3; each side a multiple of 16, the
     U-Net's four poolings); ``ct_input``: on CT, ``"as_is"`` gives the network HU as the tool would
     (its min-max normalisation only), ``"t1_like"`` maps HU to a T1-like contrast with ``ct_mapping``
-    first; ``threads``: onnxruntime threads (1: the harness runs a process per core)."""
+    first; ``threads``: onnxruntime and ITK threads (1: the harness runs a process per core)."""
 
-    threshold: float = 0.5
-    input_shape: tuple[int, int, int] = (160, 160, 160)
-    ct_input: str = "as_is"
+    threshold: Annotated[float, Range(gt=0, lt=1)] = 0.5
+    input_shape: tuple[Annotated[int, Range(ge=16)], Annotated[int, Range(ge=16)],
+                       Annotated[int, Range(ge=16)]] = (160, 160, 160)
+    ct_input: Literal["as_is", "t1_like"] = "as_is"
     ct_mapping: CtToT1Params = field(default_factory=CtToT1Params)
-    threads: int = 1
+    threads: Annotated[int, Range(ge=1)] = 1
 
     def __post_init__(self) -> None:
-        if self.ct_input not in CT_INPUTS:
-            raise ValueError(f"DeepdefacerParams.ct_input must be one of {CT_INPUTS}, got {self.ct_input!r}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"DeepdefacerParams.threshold must be in (0, 1), got {self.threshold!r}")
-        if len(self.input_shape) != 3 or any(int(s) < 16 or int(s) % 16 for s in self.input_shape):
+        """What a Range cannot say: the U-Net's four poolings need sides that are multiples of 16."""
+        if len(self.input_shape) != 3 or any(int(s) % 16 for s in self.input_shape):
             raise ValueError(f"DeepdefacerParams.input_shape must be three multiples of 16, got {self.input_shape!r}")
-        if int(self.threads) < 1:
-            raise ValueError(f"DeepdefacerParams.threads must be >= 1, got {self.threads!r}")
 
 
 class Deepdefacer:

@@ -297,11 +297,18 @@ def test_a_corrupt_sdist_member_is_refused(tmp_path, monkeypatch):
     assert not net.source_path().exists()
 
 
-@pytest.mark.parametrize("bad", [{"ct_input": "hu"}, {"threshold": 1.0}, {"input_shape": (160, 160, 150)},
-                                 {"threads": 0}])
-def test_params_are_checked(bad):
-    with pytest.raises(ValueError, match="DeepdefacerParams"):
-        DeepdefacerParams(**bad)
+@pytest.mark.parametrize(("key", "value"), [("ct_input", "hu"), ("threshold", 1.0), ("input_shape", [160, 160, 150]),
+                                            ("threads", 0), ("input_shape", [160, 160, 0])])
+def test_params_from_the_plugins_file_are_checked(key, value):
+    """The plugins file's values go through the declared ranges, choices and the multiple-of-16 rule."""
+    from defacebench.errors import PluginsFileError
+    from defacebench.plugins.params import params_from_table, range_problems
+
+    try:
+        params = params_from_table(DeepdefacerParams(), {key: value}, "defacebench.toml [defacers.deepdefacer]")
+    except PluginsFileError:
+        return
+    assert range_problems(params), f"{key} = {value!r} was accepted"
 
 
 def test_a_4d_input_is_refused_naming_the_file(tmp_path):

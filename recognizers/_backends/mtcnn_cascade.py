@@ -18,6 +18,8 @@ Every NMS is the package's: a box is dropped when any higher-scored box, kept or
 beyond the threshold. One deliberate difference: the package's level count does not depend on
 ``min_face_px``, so with ``min_face_px`` > 20 its last levels are smaller than P-Net's input and
 TensorFlow's error is reported as "no face"; here a level on which P-Net has no output is skipped.
+Below ``min_face_px`` = 12 the first levels are enlarged, where OpenCV's area interpolation (bilinear
+when enlarging) is not TensorFlow's; the comparison covers 20 and 40 px.
 Images are normalised to ``(x - 127.5) / 128``; boxes are continuous pixels ``(x0, y0, x1, y1)``.
 """
 
