@@ -23,6 +23,8 @@ fi
 .venv/bin/python -m pip install -q -e ".[all,test]"
 weights="${DEFACEBENCH_WEIGHTS:-$PWD/weights}"
 .venv/bin/defacebench weights fetch mobileface faceres faceres_deep
+# deepdefacer's U-Net: `pip download` of the deepdefacer 2.1.2 sdist, its model.hdf5 converted to ONNX
+.venv/bin/defacebench weights fetch deepdefacer
 tfjs="@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0"
 [ -d "$weights/node_modules/@tensorflow/tfjs-backend-cpu" ] ||
   npm install --prefix "$weights" --no-save --no-package-lock --no-audit --no-fund --silent $tfjs

@@ -2,7 +2,8 @@
 
 The weights are the ones the ``mtcnn`` wheel (>= 1.0, MIT) ships; the networks are rebuilt as ONNX
 graphs in memory (recognizers._backends.mtcnn_nets) and the cascade runs in numpy + OpenCV
-(recognizers._backends.mtcnn_cascade). Each face carries five landmarks in the ``face5`` scheme
+(recognizers._backends.mtcnn_cascade), step for step as mtcnn 1.0.0 runs it: on the sample's renders
+it finds what the package finds (``scripts/mtcnn_reference.py``; docs/models.md has the table). Each face carries five landmarks in the ``face5`` scheme
 (eye centres, nose tip, mouth corners; image-left first), which the `mobileface` recognizer aligns
 with. Score = O-Net's face probability.
 
@@ -50,7 +51,7 @@ class Mtcnn:
     """MTCNN face detector (see module docstring)."""
 
     name = "mtcnn"
-    version = "1"
+    version = "2"  # 2: the cascade follows mtcnn 1.0.0 (pyramid, crops, box arithmetic, NMS)
 
     def __init__(self, params: MtcnnParams | None = None) -> None:
         self.params = params if params is not None else MtcnnParams()
