@@ -48,7 +48,7 @@ def write_attack_plot(path: Path, verdicts: list[VerdictRow]) -> Path | None:
         ax.set_xlim(-0.02, 1.02)
         ax.set_xlabel("rank-1 [exact 95% CI]", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.legend(fontsize=6, loc="lower right")
+        ax.legend(fontsize=6, loc="best")
         ax.grid(axis="x", color="0.9")
     axes[0][0].set_yticks(range(len(labels)), labels)
     axes[0][0].invert_yaxis()
