@@ -1,8 +1,8 @@
 """End-to-end: the verdict's statistics and `defacebench report` on a real multi-scenario run.
 
-One run on 8 subjects of the default sample (the generated sample `pytest bench/` also uses), with
-the surface renderer, dlib's HOG detector and ResNet recognizer in the `rescan` and `aware`
-scenarios, and two command defacers declared in TOML:
+One in-process run on in-plane halved copies of 8 subjects of the default sample (the generated
+sample `pytest bench/` also uses), with the surface renderer, dlib's HOG detector and ResNet
+recognizer in the `rescan` and `aware` scenarios, and two command defacers declared in TOML:
 
 * ``copy_input`` copies its input: `none` run as if it were a defacer. It must be ``exposed`` with
   p < 0.001 (8 subjects: a chance relabelling identifies everyone with probability 1/8!).
@@ -17,7 +17,6 @@ independent recomputation of the verdict from the distance matrices must agree.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import sys
@@ -48,37 +47,30 @@ nib.save(nib.Nifti1Image(data.astype(np.float32), image.affine), target)
 """
 
 
-def _cli(args: list[str], *, cache: Path, timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "defacebench", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def verdict_run(tmp_path_factory):
     from defacebench.data.sample import sample_dataset
+    from defacebench.run.config import RunConfig
+    from session_helpers import ATTACKER, run_session, sample_nifti, small_copy
 
-    nifti = sample_dataset().parent / "nifti"
+    sample = sample_dataset()
     base = tmp_path_factory.mktemp("verdict")
-
-    def scan(subject: str, session: str) -> Path:
-        return nifti / f"sub-{subject}" / f"ses-{session}" / "ct" / f"sub-{subject}_ses-{session}_ct.nii.gz"
-
+    rows = [f"{s},{small_copy(sample_nifti(sample, s, session), base / 'data' / f'{s}_{session}.nii.gz')},{session}"
+            for s in SUBJECTS for session in ("scan", "rescan")]
     manifest = base / "subjects.csv"
-    manifest.write_text("subject_id,path,session\n" + "".join(
-        f"{s},{scan(s, session)},{session}\n" for s in SUBJECTS for session in ("scan", "rescan")))
+    manifest.write_text("subject_id,path,session\n" + "\n".join(rows) + "\n")
     script = base / "same_head.py"
     script.write_text(SAME_HEAD)
     toml = base / "defacebench.toml"
     toml.write_text(f'[defacers.copy_input]\ncommand = ["cp", "{{input}}", "{{output}}"]\n\n'
                     f'[defacers.same_head]\ncommand = ["{sys.executable}", "{script}", "{{input}}", '
-                    f'"{scan("016", "scan")}", "{{output}}"]\n')
-    out = _cli(["--plugins-file", str(toml), "run", "--dataset", str(manifest), "--results", str(base / "runs"),
-                "--run-id", "v", "--defacers", "none,copy_input,same_head", "--renderers", "surface", "--detectors",
-                "dlib_hog", "--recognizers", "dlib_resnet", "--scenarios", "rescan,aware", "--cleanup", "none",
-                "--n-bootstrap", "100"], cache=base / "cache")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return base / "runs" / "v", out.stdout
+                    f'"{sample_nifti(sample, "016", "scan")}", "{{output}}"]\n')
+    config = RunConfig(dataset=manifest, results=base / "runs", run_id="v", cache_dir=base / "cache",
+                       plugins_file=toml, defacers=("none", "copy_input", "same_head"), **ATTACKER,
+                       scenarios=("rescan", "aware"), cleanup="none", n_bootstrap=100, executor="serial")
+    session, finish = run_session(config)
+    assert all(s.status == "passed" for s in session.statuses.values()), session.statuses
+    return session.run.run_dir, "\n".join(finish.lines)
 
 
 def _verdict(run_dir: Path) -> dict[str, dict[str, str]]:
