@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -137,3 +138,26 @@ def test_report_keeps_each_scenario_of_a_configuration_apart(tmp_path, evaluatio
     assert main(["report", str(run), "--no-images"]) == 0
     assert {name: (run / name).read_bytes() for name in tables} == tables  # identical rebuild
     assert "attacker_invalid" not in tables["leaderboard.csv"].decode()
+
+
+def test_report_on_a_run_with_a_result_folder_missing_warns(tmp_path, evaluations, capsys):
+    """Issue 25: `report` on a run folder whose configuration folder was deleted rebuilt a different
+    verdict without a word."""
+    run = tmp_path / "run"
+    keys = []
+    for defacer, (matrix, ev) in evaluations.items():
+        cid = f"{defacer}-surface-dlib_hog-dlib_resnet"
+        for scenario, folder in (("rescan", cid), ("aware", f"{cid}-aware")):
+            write_config_artifacts(run / folder, matrix=matrix, evaluation=ev, images=False,
+                                   extra={"config_id": cid, "scenario": scenario})
+            keys.append(folder)
+    (run / "manifest.json").write_text(json.dumps({"run": {"images": False},
+                                                   "configurations": {k: {"status": "passed"} for k in keys}}))
+    assert main(["report", str(run)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    shutil.rmtree(run / "fsl_deface-surface-dlib_hog-dlib_resnet-aware")
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr()
+    assert "warning" in out.err and "1 result folder(s) the run wrote are missing" in out.err
+    assert "fsl_deface-surface-dlib_hog-dlib_resnet-aware" in out.err
+    assert "REWRITTEN defacers.csv" in out.out and (run / "defacers.csv.orig").is_file()
