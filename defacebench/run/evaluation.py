@@ -172,20 +172,25 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
     extra = {
         "config_id": str(cid), "scenario": scenario.name, "fusion": fusion, "status": status,
         "failed_defacing_rule": run.config.failed_defacing, "defacing_failure_rate": fail_rate,
+        "failure_rate": _failure_share(sides),
         "defacer_first_error": sides.first_error, "seconds_per_subject": seconds,
-        "fusions": {f: {"rank1": e.rank1, "roc_auc": e.roc_auc} for f, _, e, _ in results},
+        # every fusion the scenario picked from, with the per-probe facts the verdict's max-T needs
+        "fusions": {f: {"rank1": e.rank1, "roc_auc": e.roc_auc,
+                        "identification": e.identification.to_dict() if e.identification else None}
+                    for f, _, e, _ in results},
         "plugins": plugin_records(run, cid), "qc": qc, "failures": [f.__dict__ for f in sides.failures],
         "failure_counts": dict(Counter(f.stage for f in sides.failures)), "qc_filter": run.config.qc_filter,
     }
     from defacebench.report import LeaderboardRow, write_config_artifacts
+    from defacebench.report.artifacts import write_fusion_matrices
 
-    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
+    written = write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
+    if len(results) > 1:
+        write_fusion_matrices(outdir, {f: m for f, m, _, _ in results})
     plot_path = _copy(plot, outdir / "roc_prc.png")
     montage = write_montage_for(run, cid, scenario, sides.ids, outdir, grid) if run.config.images else None
-    row = LeaderboardRow.from_evaluation(
-        str(cid), evaluation, qc=qc["labels"], montage=montage, plot=plot_path, failure_rate=_failure_share(sides),
-        brain_dice=qc["brain_dice_median"], scenario=scenario.name, fusion=fusion, status=status,
-        defacing_failure_rate=fail_rate, seconds_per_subject=seconds)
+    # the row comes from exactly what metrics.json holds, so `defacebench report` rebuilds the same row
+    row = LeaderboardRow.from_metrics(str(cid), written.data, montage=montage, plot=plot_path)
     embeddings = {"gallery": int(sum(_has(v) for v in sides.gallery)), "probe": int(sum(_has(v) for v in sides.probe)),
                   "subjects": len(sides.ids)}
     return ConfigOutcome(cid, scenario.name, row, outdir, evaluation, status, sides.failures, embeddings,

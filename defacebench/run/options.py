@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 
 from defacebench.contracts import KINDS, check_name
 from defacebench.errors import DefacebenchError
-from defacebench.run.config import (CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING,
-                                    MODALITY_CHOICES, PLUGIN_SETS, QC_LABELS, RunConfig)
+from defacebench.run.config import (CLEANUPS, COMPARE_RULES, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS,
+                                    FAILED_DEFACING, MODALITY_CHOICES, PLUGIN_SETS, QC_LABELS, RunConfig)
 
 
 @dataclass(frozen=True)
@@ -229,10 +229,37 @@ OPTIONS: tuple[Option, ...] = (
     Option("--run-id", "run_id", "name of the run folder under --results (default: a unique timestamped id)",
            _run_id),
     Option("--compare", "compare", "baseline JSON: fail on regressed configurations", _baseline),
-    Option("--compare-fail", "compare_fail", "tolerances beyond the stored CI, e.g. rank1:0.05,roc_auc:0.05",
-           _tolerances),
+    Option("--compare-fail", "compare_fail", "tolerance per gated metric, e.g. rank1:0.05,roc_auc:0.05 (a metric "
+           "not named keeps 0.05; metric:off stops gating it)", _tolerances),
     Option("--save-baseline", "save_baseline", "write this run's rows as a baseline JSON file", _output_file),
 )
+
+# --- the verdict's statistics and the gate's noise rule (owned with report/verdict.py) --------------
+
+@_checked
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{text} is not a significance level in (0, 1), e.g. 0.05")
+    return value
+
+
+VERDICT_OPTIONS = (
+    Option("--alpha", "alpha", "significance level of the verdict (exposed when the max-T p < alpha), of the "
+           "ties between defacers and of the gate's paired tests (default 0.05)", _alpha),
+    Option("--permutations", "permutations", "identity permutations of the verdict's max-T test (default 2000)",
+           _positive_int),
+    Option("--permutation-seed", "permutation_seed", "seed of the verdict's permutations and cross-fitting halves "
+           "(default 0)", _count),
+    Option("--cross-fit-repeats", "cross_fit_repeats", "random halves of the probes the cross-fitted worst case "
+           "averages over (default 200)", _positive_int),
+    Option("--anatomy-fail-share", "anatomy_fail_share", "share of subjects with QC head_removed or brain_damaged "
+           "above which a defacer is anatomy_destroyed, not ranked (default: the defacer fail share)", _fraction),
+    Option("--compare-rule", "compare_rule", "noise (default): a figure fails when it moved beyond its tolerance "
+           "and the move is significant; delta: outside the baseline interval by more than the tolerance",
+           choices=COMPARE_RULES),
+)
+OPTIONS = OPTIONS + VERDICT_OPTIONS
 
 
 def add_to_argparse(parser: argparse.ArgumentParser) -> None:

@@ -230,12 +230,13 @@ class Session:
             rows = [o.row for o in [*self.outcomes.values(), *self.extra_outcomes.values()]]
         if rows:
             from defacebench.report import write_leaderboard
-
-            from defacebench.report.leaderboard import verdict_markdown
+            from defacebench.report.verdict import VerdictParams
+            from defacebench.report.verdict_table import verdict_markdown
 
             verdicts = write_leaderboard(run.run_dir, rows, images=self.config.images,
-                                         attacker_floor=self.config.attacker_floor)
-            done.lines.append("Verdict per defacer (worst case over valid attackers; details in leaderboard.md):")
+                                         params=VerdictParams.from_settings(self.config.to_dict()))
+            done.lines.append("Verdict per defacer (exposure over every valid attack, corrected for selection; "
+                              "columns explained in leaderboard.md):")
             done.lines += verdict_markdown(verdicts).splitlines()
             done.gate_failed = run_gate(self.config, run, rows, done.lines)
         if run is not None:
