@@ -194,3 +194,23 @@ def test_a_page_of_250_results_stays_light(tmp_path):
     assert size < 800_000 and "data:image" not in page
     assert page.count('loading="lazy"') == page.count("<img ") - 1  # all but the lightbox's empty one
     assert page.count('<th class="vert"') >= 50  # one readable header per attacker column
+
+
+def test_row_thumbnail_is_the_first_subjects_pair_whatever_the_montage_layout(tmp_path):
+    """Two images per subject (original | defaced) or three (a refill scenario adds the refilled
+    probe): the row thumbnail is the first subject's original | defaced pair; another picture is
+    shrunk whole."""
+    from PIL import Image
+
+    from defacebench.report.montage import LABEL_PX, THUMB_PX
+    from defacebench.report.thumbs import ROW_WIDTH, write_thumbnail
+
+    cell = THUMB_PX + LABEL_PX
+    for width in (2 * THUMB_PX, 3 * THUMB_PX, 4 * THUMB_PX, 6 * THUMB_PX):
+        Image.new("RGB", (width, 3 * cell), (0, 0, 255)).save(tmp_path / "m.png")
+        thumb = write_thumbnail(tmp_path / "m.png", tmp_path, f"k{width}", "row")
+        assert (thumb.width, thumb.height) == (ROW_WIDTH, round(cell * ROW_WIDTH / (2 * THUMB_PX)))
+    Image.new("RGB", (300, 120), (0, 0, 255)).save(tmp_path / "plain.png")
+    thumb = write_thumbnail(tmp_path / "plain.png", tmp_path, "plain", "row")
+    assert (thumb.width, thumb.height) == (ROW_WIDTH, round(120 * ROW_WIDTH / 300))
+    assert write_thumbnail(tmp_path / "missing.png", tmp_path, "missing", "row") is None

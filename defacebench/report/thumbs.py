@@ -44,9 +44,11 @@ def thumb_path(key: str, kind: str) -> str:
 
 
 def _first_pair(width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The box of the first subject's pair when the image has a montage's layout."""
-    pair, cell = 2 * THUMB_PX, THUMB_PX + LABEL_PX
-    return (0, 0, pair, cell) if width % pair == 0 and height % cell == 0 and width and height else None
+    """The box of the first subject's original | defaced pair when the image has a montage's layout
+    (cells of THUMB_PX, two or more per subject, rows of THUMB_PX + LABEL_PX)."""
+    cell = THUMB_PX + LABEL_PX
+    fits = width >= 2 * THUMB_PX and width % THUMB_PX == 0 and height >= cell and height % cell == 0
+    return (0, 0, 2 * THUMB_PX, cell) if fits else None
 
 
 def write_thumbnail(montage: Path, run_dir: Path, key: str, kind: str) -> Thumb | None:
