@@ -59,8 +59,10 @@ def test_leaderboard_html_shows_thumbnails_of_images_in_the_run_folder(tmp_path,
                          plot=run_dir / cid / "roc_prc.png")
     write_leaderboard(run_dir, [row])
     page = (run_dir / "leaderboard.html").read_text()
-    assert page.count("data:image/png;base64") == 3  # the heatmap, the montage and the plot
+    assert "data:image" not in page  # thumbnails are files of the run folder
+    assert f'src="thumbs/{cid}.row.jpg"' in page and (run_dir / "thumbs" / f"{cid}.row.jpg").is_file()
     assert f'href="{cid}/montage.png"' in page  # relative to the page: a copied run folder still links
+    assert f'href="{cid}/roc_prc.png"' in page
 
 
 # ------------------------------------------------------------------ 8: no silent scenario switch

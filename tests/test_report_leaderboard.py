@@ -110,10 +110,15 @@ def test_report_cli_rebuilds_the_leaderboard_from_metrics_files(tmp_path, evalua
     assert all(r.montage is not None and r.plot is not None and r.qc == {"ok": 11, "failed": 1} for r in rows)
     assert {r.defacer: r.failure_rate for r in rows} == {"none": 0.25, "fsl_deface": pytest.approx(1 / 12)}
     html = (run / "leaderboard.html").read_text()
-    assert html.count("data:image/png;base64,") == 6  # heatmap, attacks + 2 montages + 2 plots, all inline
-    assert "src=\"/" not in html and "src=\"file:" not in html and "src=\"none" not in html  # self-contained
+    assert "data:image" not in html  # thumbnails are files of the run folder, linked relatively
+    assert sorted(p.name for p in (run / "thumbs").glob("*.row.jpg")) == [
+        "fsl_deface-surface-dlib_hog-dlib_resnet.row.jpg", "none-surface-dlib_hog-dlib_resnet.row.jpg"]
+    assert 'src="thumbs/none-surface-dlib_hog-dlib_resnet.row.jpg"' in html and 'src="attacks.png"' in html
+    assert 'href="none-surface-dlib_hog-dlib_resnet/montage.png"' in html  # a click opens the full montage
+    assert 'href="none-surface-dlib_hog-dlib_resnet/roc_prc.png"' in html
+    assert "src=\"/" not in html and "src=\"file:" not in html
     assert main(["report", str(run), "--no-images"]) == 0
-    assert "data:image" not in (run / "leaderboard.html").read_text()
+    assert "<img " not in (run / "leaderboard.html").read_text().replace('<img alt="full-size image">', "")
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "metrics.json" in capsys.readouterr().err
 

@@ -3,7 +3,6 @@ defacers that are not usable (failed, or destroying the anatomy)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -143,15 +142,29 @@ def test_leaderboard_writes_verdict_first_defacers_csv_and_heatmap(tmp_path):
 @pytest.mark.chromium
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium missing: apt-get install chromium")
 def test_html_opened_in_headless_chromium_shows_the_verdict_and_the_heatmap(tmp_path):
+    from chromium_helpers import Browser
+
     run = tmp_path / "run"
     run.mkdir()
     write_leaderboard(run, ROWS, attacker_floor=0.5)
-    argv = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-            (run / "leaderboard.html").as_uri()]
-    dom = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
-    table = dom[dom.index('<table id="verdict">'):dom.index("</table>", dom.index('<table id="verdict">'))]
-    assert table.count("<tr>") == 1 + 4 and table.index(">blur<") < table.index(">quickshear<") < table.index(">none<")
-    assert "exposure (p max-T)" in table and "not_shown_exposed" in table
-    assert '<img id="heatmap"' in dom and '<img id="attacks"' in dom
-    assert dom.index('id="verdict"') < dom.index('id="leaderboard"')
+    with Browser(tmp_path / "profile") as browser:
+        browser.open((run / "leaderboard.html").as_uri())
+        table = browser.evaluate("Array.from(document.querySelectorAll('#verdict-table tr')).map(function (r) "
+                                 "{ return Array.from(r.cells).map(function (c) { return c.textContent; }); })")
+        assert [r[1] for r in table] == ["defacer", "blur", "pydeface_ants", "quickshear", "none"]
+        head = table[0]
+        for column in ("class", "worst-case rank-1 [95% CI] (cross-fitted)", "selected max rank-1 [95% CI]",
+                       "chance rank-1", "p_exposed (max-T)", "detectable rank-1", "rank"):
+            assert column in head, column
+        blur = dict(zip(head, table[1]))
+        assert blur["class"] == "not_shown_exposed" and blur["rank"] == "1 (tied with pydeface_ants, quickshear)"
+        assert blur["worst-case rank-1 [95% CI] (cross-fitted)"] == "0.000 [0.000, 0.206]"
+        assert blur["chance rank-1"] == "0.062" and blur["p_exposed (max-T)"] == "1.000"
+        assert dict(zip(head, table[4]))["class"] == "exposed" and dict(zip(head, table[4]))["rank"] == "reference"
+        # the heatmap: one row per defacer, the blind attacker's column greyed and marked
+        assert browser.evaluate("document.querySelectorAll('table.heat tbody tr').length") == 4
+        assert browser.evaluate("document.querySelectorAll('table.heat td.invalid').length") == 4
+        assert browser.evaluate("document.querySelector('img#attacks') !== null")
+        assert browser.evaluate("document.getElementById('verdict').compareDocumentPosition("
+                                "document.getElementById('leaderboard')) & Node.DOCUMENT_POSITION_FOLLOWING")
+        assert browser.errors == [], browser.errors

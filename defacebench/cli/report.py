@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         for warning in folder.warnings:
             print(f"defacebench report: warning: {warning}", file=sys.stderr)
         settings = (folder.manifest or {}).get("run") or {}
-        _rebuild(args.run_dir, folder.rows, settings, images=not args.no_images and settings.get("images", True))
+        _rebuild(args.run_dir, folder.rows, settings, images=not args.no_images and settings.get("images", True),
+                 statuses=(folder.manifest or {}).get("configurations"))
         if args.save_baseline or args.compare:
             origin = _provenance(args.run_dir, folder.manifest)
         if args.save_baseline:
@@ -57,14 +58,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rebuild(run_dir: Path, rows, settings: dict, *, images: bool) -> None:
+def _rebuild(run_dir: Path, rows, settings: dict, *, images: bool, statuses: dict | None = None) -> None:
     """Write the tables, then say for each one whether it changed; keep the run's original once."""
     from defacebench.report.leaderboard import TABLES, write_leaderboard
     from defacebench.report.verdict import VerdictParams
 
     before = {name: (run_dir / name).read_bytes() for name in TABLES if (run_dir / name).is_file()}
     originals = {name: run_dir / f"{name}.orig" for name in before}
-    write_leaderboard(run_dir, rows, images=images, params=VerdictParams.from_settings(settings))
+    write_leaderboard(run_dir, rows, images=images, params=VerdictParams.from_settings(settings), statuses=statuses)
     changed = []
     for name, old in before.items():
         path = run_dir / name

@@ -1,7 +1,11 @@
 """The verdict as a picture: defacer x attacker, cell = rank-1, invalid attackers greyed out.
 
 Chance is marked: the colour bar carries a line at 1/N, and a cell at or below its own chance level
-shows its number in grey with a "~" (nothing an attacker could not get by guessing)."""
+shows its number in grey with a "~" (nothing an attacker could not get by guessing).
+
+A run has 36 to 60 attackers; their full labels (``renderer-detector-recognizer-scenario``) do not
+fit under a column. A part every attacker shares moves to the title, the column shows the parts
+that vary, written vertically, and invalid attackers are marked with a leading "x"."""
 
 from __future__ import annotations
 
@@ -13,6 +17,18 @@ import numpy as np
 from defacebench.report.rows import LeaderboardRow
 from defacebench.report.verdict import AttackerValidity, VerdictRow
 from defacebench.util.fsutil import atomic_write_bytes
+
+
+PARTS = ("renderer", "detector", "recognizer", "scenario")
+
+
+def column_labels(attackers: list[AttackerValidity]) -> tuple[list[str], str]:
+    """(one label per attacker with only the parts that vary, the parts every attacker shares)."""
+    varying = [i for i in range(len(PARTS)) if len({a.attacker[i] for a in attackers}) > 1]
+    shared = ", ".join(f"{PARTS[i]} {attackers[0].attacker[i]}" for i in range(len(PARTS)) if i not in varying)
+    keep = varying or [len(PARTS) - 2]  # a single attacker: name its recognizer
+    labels = [("x " if not a.valid else "") + "-".join(a.attacker[i] for i in keep) for a in attackers]
+    return labels, shared
 
 
 def write_heatmap(path: Path, rows: list[LeaderboardRow], verdicts: list[VerdictRow],
@@ -35,7 +51,7 @@ def write_heatmap(path: Path, rows: list[LeaderboardRow], verdicts: list[Verdict
             cell = defacers.index(r.defacer), index[r.attacker]
             grid[cell] = r.rank1
             chance[cell] = np.nan if r.rank1_chance is None else r.rank1_chance
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(attackers), 1.4 + 0.45 * len(defacers)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + 0.42 * len(attackers)), 1.4 + 0.45 * len(defacers)))
     cmap = matplotlib.colormaps["RdYlGn_r"].with_extremes(bad="#dddddd")
     shown = np.where([[a.valid for a in attackers]] * len(defacers), grid, np.nan)
     image = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
@@ -51,11 +67,11 @@ def write_heatmap(path: Path, rows: list[LeaderboardRow], verdicts: list[Verdict
         bar.ax.axhline(level, color="black", lw=1.5)
         bar.ax.text(1.6, level, f"chance {level:.3f}", transform=bar.ax.get_yaxis_transform(), fontsize=6,
                     va="center")
-    ax.set_xticks(range(len(attackers)), [a.label + ("" if a.valid else " (invalid)") for a in attackers],
-                  rotation=60, ha="right", fontsize=7)
+    labels, shared = column_labels(attackers)
+    ax.set_xticks(range(len(attackers)), labels, rotation=90, fontsize=7)
     ax.set_yticks(range(len(defacers)), defacers, fontsize=8)
-    ax.set_title("rank-1 by defacer and attacker (grey: attacker invalid on this dataset; ~: at or below chance 1/N)",
-                 fontsize=9)
+    ax.set_title("rank-1 by defacer and attacker (grey, x: attacker invalid on this dataset; ~: at or below chance 1/N)"
+                 + (f"\nevery attacker: {shared}" if shared else ""), fontsize=9)
     import io
 
     buf = io.BytesIO()

@@ -1,154 +1,97 @@
-"""The self-contained HTML leaderboard: a sortable table, montage and plot thumbnails inline.
+"""``leaderboard.html``: the run's report, organised by defacer.
 
-Everything the page needs is inside the file: CSS, a small sorting script and the thumbnails as
-base64 ``data:`` URIs (downscaled with Pillow), so the page can be mailed or archived alone. Every
-piece of text that comes from data (configuration ids, plugin names, subject ids, status) goes
-through ``html.escape``: a subject id such as ``<script>`` shows as text, never as markup.
+In order: the verdict (each defacer's class and selection-corrected figures,
+:mod:`~defacebench.report.html_verdict`), the rank-1 heatmap as a table, one report card per
+defacer (:mod:`~defacebench.report.html_cards`) and the full leaderboard grouped by defacer,
+sortable and filterable (:mod:`~defacebench.report.html_tables`).
+
+The page works offline: its CSS and script (``assets/``, no library, no CDN) are inlined. Images
+are not: montages appear as small JPEG thumbnails in ``thumbs/`` (:mod:`defacebench.report.thumbs`)
+loaded lazily, and the thumbnails, plots and full montages are linked by paths relative to the run
+folder, so a page of 250 configurations stays a few hundred kilobytes; copy the run folder, not
+the page alone. Every piece of text from data is escaped.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+from importlib.resources import files
 from pathlib import Path
+from typing import Mapping
 
-from defacebench.report.rows import MD_HEADERS, LeaderboardRow, markdown_cells, sort_keys
+from defacebench.report.html_cards import cards_section
+from defacebench.report.html_parts import anchor, esc
+from defacebench.report.html_tables import heatmap_table, leaderboard_table
+from defacebench.report.html_verdict import verdict_section
+from defacebench.report.rows import CONTROL, LeaderboardRow
+from defacebench.report.thumbs import Thumb
+from defacebench.report.verdict import AttackerValidity, VerdictParams, VerdictRow, attacker_validity
 
-THUMB_SIZE = (320, 1600)  # width cap; tall montages keep a readable width and scroll in their cell
-
-_CSS = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
-th { background: #eee; cursor: pointer; user-select: none; }
-th.asc::after { content: " \\25B2"; } th.desc::after { content: " \\25BC"; }
-tr.control { background: #f3f8ff; font-weight: bold; }
-div.thumb { max-height: 360px; max-width: 340px; overflow-y: auto; }
-img.thumb { display: block; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-"""
-
-# Sort on header click; numbers compare numerically, missing values ('') always last.
-_JS = r"""
-document.querySelectorAll('#leaderboard th').forEach(function (th, col) {
-  th.addEventListener('click', function () {
-    var tbody = document.querySelector('#leaderboard tbody');
-    var asc = !th.classList.contains('asc');
-    document.querySelectorAll('#leaderboard th').forEach(function (h) { h.classList.remove('asc', 'desc'); });
-    th.classList.add(asc ? 'asc' : 'desc');
-    var rows = Array.prototype.slice.call(tbody.rows);
-    rows.sort(function (a, b) {
-      var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
-      if (x === '' || y === '') { return (x === '') - (y === ''); }
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-      return asc ? c : -c;
-    });
-    rows.forEach(function (r) { tbody.appendChild(r); });
-  });
-});
-// A link ending in #sort=<column> (or #sort=-<column>, descending) opens the table sorted.
-(function () {
-  var m = /^#sort=(-?)(\d+)$/.exec(window.location.hash);
-  var th = m && document.querySelectorAll('#leaderboard th')[parseInt(m[2], 10)];
-  if (th) { th.click(); if (m[1]) { th.click(); } }
-})();
-"""
+NOT_A_RESULT = ("passed",)  # manifest statuses of configurations that need no line under failures
 
 
-def thumbnail_uri(path: Path, size: tuple[int, int] = THUMB_SIZE) -> str | None:
-    """A PNG data URI of a downscaled copy of the image, or None when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            img.thumbnail(size)
-            buf = io.BytesIO()
-            img.save(buf, format="PNG", optimize=True)
-    except (OSError, UnidentifiedImageError):
-        return None
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _asset(name: str) -> str:
+    return files("defacebench.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
-def _image_cell(path: Path | None, run_dir: Path, alt: str, images: bool) -> str:
-    """A <td> with the thumbnail of ``path`` (relative paths are under ``run_dir``), or '-'."""
-    if not images or path is None:
-        return '<td data-sort="">-</td>'
-    full = path if path.is_absolute() else run_dir / path
-    uri = thumbnail_uri(full)
-    if uri is None:
-        return '<td data-sort="">-</td>'
-    # the link opens the full-size file relative to the page, so a copied run folder keeps working
-    try:
-        link = html.escape(full.resolve().relative_to(Path(run_dir).resolve()).as_posix())
-    except ValueError:
-        link = html.escape(full.resolve().as_uri())
-    img = f'<img class="thumb" alt="{html.escape(alt)}" src="{uri}">'
-    return f'<td data-sort=""><div class="thumb"><a href="{link}">{img}</a></div></td>'
+def failed_configurations(statuses: Mapping[str, Mapping] | None) -> dict[str, list[tuple[str, str, str]]]:
+    """Defacer -> [(result key, status, reason)] of the configurations that did not pass (the run's
+    ``Status.to_dict()`` per key, as ``manifest.json`` stores it under ``configurations``)."""
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for key, status in sorted((statuses or {}).items()):
+        state = str((status or {}).get("status", ""))
+        if state and state not in NOT_A_RESULT:
+            out.setdefault(key.split("-")[0], []).append((key, state, str(status.get("reason", ""))))
+    return out
 
 
-def _identified_cell(row: LeaderboardRow) -> str:
-    """The subjects re-identified at rank 1, in a collapsible list (ids escaped)."""
-    ids = row.identified_ids
-    if not ids:
-        return '<td data-sort="0">-</td>'
-    items = "".join(f"<li>{html.escape(i)}</li>" for i in ids)
-    return (f'<td data-sort="{len(ids)}"><details><summary>{len(ids)} subject(s)</summary>'
-            f"<ul>{items}</ul></details></td>")
+def _pictures(heatmap: Path | None, attacks: Path | None) -> str:
+    parts = []
+    if attacks is not None:
+        parts.append(f'<h3>Every attack per defacer</h3><p><a class="zoom" href="{esc(attacks.name)}" '
+                     'data-caption="every valid attack\'s rank-1 per defacer"><img id="attacks" loading="lazy" '
+                     f'src="{esc(attacks.name)}" alt="every valid attack\'s rank-1 per defacer with chance and the '
+                     'corrected threshold" style="max-width:100%"></a></p>')
+    if heatmap is not None:
+        parts.append(f'<p class="small">The heatmap as a picture: <a href="{esc(heatmap.name)}">'
+                     f"{esc(heatmap.name)}</a>.</p>")
+    return "\n".join(parts)
 
 
-def _row_html(row: LeaderboardRow, run_dir: Path, images: bool) -> str:
-    """One <tr>; numeric cells right-aligned."""
-    cells = []
-    for i, (text, key) in enumerate(zip(markdown_cells(row), sort_keys(row))):
-        cls = ' class="num"' if 0 < i < len(MD_HEADERS) - 2 else ""
-        cells.append(f'<td{cls} data-sort="{html.escape(key)}">{html.escape(text)}</td>')
-    cells.append(_identified_cell(row))
-    cells.append(_image_cell(row.montage, run_dir, f"montage {row.config_id}", images))
-    cells.append(_image_cell(row.plot, run_dir, f"ROC/PR {row.config_id}", images))
-    klass = "control" if row.is_control else "config"
-    return f'<tr class="{klass}" data-config="{html.escape(row.key)}">{"".join(cells)}</tr>'
-
-
-def _picture(path: Path | None, name: str, alt: str, size: tuple[int, int] = (1400, 1400)) -> str:
-    uri = thumbnail_uri(path, size) if path is not None else None
-    return f'<p><a href="{name}"><img id="{name.split(".")[0]}" alt="{alt}" src="{uri}"></a></p>' if uri else ""
-
-
-def _verdict_html(verdicts: list, heatmap: Path | None, attacks: Path | None, note: str) -> str:
-    """The verdict table (one row per defacer: usable ones by rank, the control, then the unusable
-    ones), the heatmap and the per-attack plot, above the leaderboard."""
-    from defacebench.report.verdict_table import VERDICT_HEADERS, verdict_cells
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in VERDICT_HEADERS)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in verdict_cells(v)) + "</tr>"
-                     for v in verdicts)
-    return ("<h2>Verdict per defacer</h2>\n<p>How exposed each defacer is over every valid attacker and scenario "
-            "(lower rank-1 = better protected), read against chance and corrected for choosing the worst of "
-            "many attacks.</p>\n"
-            f'<table id="verdict"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n'
-            + (f"<p>{html.escape(note)}</p>\n" if note else "")
-            + _picture(heatmap, "heatmap.png", "rank-1 heatmap, defacer x attacker")
-            + _picture(attacks, "attacks.png", "every attack's rank-1 per defacer with chance and the corrected threshold")
-            + "\n<h2>Leaderboard</h2>\n")
+def _head(title: str, defacers: list[str], n_rows: int, n_failed: int) -> str:
+    links = " ".join(f'<a href="#{anchor(d)}">{esc(d)}</a>' for d in defacers)
+    return (f"<header><h1>{esc(title)}</h1>\n<p class=\"small\">{len(defacers)} defacer(s), {n_rows} result(s)"
+            f"{f', {n_failed} configuration(s) without a result' if n_failed else ''}.</p>\n"
+            '<nav><a href="#verdict">Verdict</a><a href="#heatmap">Heatmap</a><a href="#defacers">Report cards:</a>'
+            f'{links} <a href="#board">Leaderboard</a></nav></header>\n')
 
 
 def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool = True, verdicts: list = (),
-                     heatmap: Path | None = None, attacks: Path | None = None, note: str = "") -> str:
-    """The whole page as a string (rows already ordered and with privacy gain filled)."""
-    headers = [*MD_HEADERS, "re-identified at rank 1", "montage", "ROC / PR"]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "\n".join(_row_html(r, Path(run_dir), images) for r in rows)
-    title = f"defacebench leaderboard: {Path(run_dir).name}"
+                     validity: Mapping[tuple, AttackerValidity] | None = None, heatmap: Path | None = None,
+                     attacks: Path | None = None, note: str = "", statuses: Mapping[str, Mapping] | None = None,
+                     thumbs: Mapping[tuple[str, str], Thumb] | None = None) -> str:
+    """The whole page as a string (rows ordered, privacy gain and validity applied; ``thumbs`` from
+    :func:`defacebench.report.thumbs.write_thumbnails`)."""
+    run_dir = Path(run_dir)
+    verdicts = list(verdicts)
+    validity = validity if validity is not None else attacker_validity(rows, VerdictParams().attacker_floor)
+    configs = failed_configurations(statuses)
+    by_name: dict[str, VerdictRow] = {v.defacer: v for v in verdicts}
+    seen = {r.defacer for r in rows}
+    missing = {d: len(c) for d, c in configs.items() if d not in by_name and d not in seen}
+    # verdict order; defacers with rows but no verdict (none given) after them, then those without results
+    defacers = [*by_name, *sorted(seen - set(by_name), key=lambda d: (d != CONTROL, d)), *sorted(missing)]
+    thumbs = thumbs or {}
+    title = f"defacebench report: {run_dir.name}"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n"
-        + (_verdict_html(list(verdicts), heatmap, attacks, note) if verdicts else "") +
-        "<p>Rank-1: share of defaced renders whose nearest original is the same person (lower = better "
-        "protected). Privacy gain: control rank-1 minus this rank-1. Click a header to sort.</p>\n"
-        f"<table id=\"leaderboard\"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n"
-        f"<script>{_JS}</script>\n</body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{_asset('report.css')}</style></head>\n<body>\n"
+        + _head(title, defacers, len(rows), sum(len(c) for c in configs.values()))
+        + (verdict_section(verdicts, missing, note) if verdicts or missing else "")
+        + heatmap_table(rows, [d for d in defacers if d in seen], validity,
+                        after=_pictures(heatmap, attacks) if images else "")
+        + cards_section(defacers, by_name, rows, validity, configs, thumbs, run_dir)
+        + leaderboard_table(rows, defacers, by_name, run_dir, thumbs, images)
+        + '<div id="lightbox" hidden><p class="caption"></p><img alt="full-size image"></div>\n'
+        f"<script>{_asset('report.js')}</script>\n</body></html>\n"
     )

@@ -2,8 +2,9 @@
 
 :func:`write_leaderboard` judges every attacker's validity from its control row, fills privacy gain
 against valid controls only, builds the verdict, and writes ``leaderboard.md`` (tabulate),
-``leaderboard.csv``, ``defacers.csv``, ``heatmap.png``, ``attacks.png`` and a self-contained
-``leaderboard.html``, all atomically. The files depend only on the rows and the settings, never on
+``leaderboard.csv``, ``defacers.csv``, ``heatmap.png``, ``attacks.png``, ``leaderboard.html`` (the
+report organised by defacer, :mod:`defacebench.report.html`) and its montage thumbnails in
+``thumbs/``, all atomically. The files depend only on the rows and the settings, never on
 the order rows arrive in, so ``defacebench report`` rebuilds exactly what the run wrote. It returns
 the verdict so the surfaces can print it.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Mapping
 
 from tabulate import tabulate
 
@@ -42,9 +44,15 @@ def _relative(row: LeaderboardRow, run_dir: Path) -> LeaderboardRow:
 
 
 def write_leaderboard(run_dir: Path, rows: list[LeaderboardRow], *, images: bool = True,
-                      params: VerdictParams | None = None, attacker_floor: float | None = None) -> list[VerdictRow]:
-    """Write the verdict and leaderboard files into ``run_dir``; return the verdict rows."""
+                      params: VerdictParams | None = None, attacker_floor: float | None = None,
+                      statuses: Mapping[str, Mapping] | None = None) -> list[VerdictRow]:
+    """Write the verdict and leaderboard files into ``run_dir``; return the verdict rows.
+
+    ``statuses`` maps each planned result key to what became of it (``{"status", "reason"}``, as
+    ``manifest.json`` stores them under ``configurations``): the HTML lists the configurations that
+    did not pass, with their reasons, in their defacer's report card."""
     from defacebench.report.attack_plot import write_attack_plot
+    from defacebench.report.thumbs import write_thumbnails
 
     run_dir = Path(run_dir)
     params = params or VerdictParams()
@@ -66,7 +74,9 @@ def write_leaderboard(run_dir: Path, rows: list[LeaderboardRow], *, images: bool
     atomic_write_text(run_dir / "defacers.csv", verdict_csv(verdicts, params))
     heatmap = write_heatmap(run_dir / "heatmap.png", rows, verdicts, validity) if images else None
     attacks = write_attack_plot(run_dir / "attacks.png", verdicts) if images else None
+    worst = {v.details.selected_row.key for v in verdicts if v.details is not None and v.details.selected_row}
+    thumbs = write_thumbnails(run_dir, rows, worst) if images else {}
     atomic_write_text(run_dir / "leaderboard.html", leaderboard_html(
-        rows, run_dir, images=images, verdicts=verdicts, heatmap=heatmap, attacks=attacks,
-        note=" ".join(p for p in (explained, note.strip()) if p)))
+        rows, run_dir, images=images, verdicts=verdicts, validity=validity, heatmap=heatmap, attacks=attacks,
+        note=" ".join(p for p in (explained, note.strip()) if p), statuses=statuses, thumbs=thumbs))
     return verdicts

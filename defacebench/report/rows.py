@@ -5,7 +5,7 @@ row from exactly the dict it writes, and ``defacebench report`` from the file, s
 same row. :func:`write_leaderboard` fills the privacy gain
 of every row from the control row (defacer ``none``) with the same renderer, detector and
 recognizer (control rank-1 minus this rank-1), puts the control rows first, and writes
-``leaderboard.md`` (tabulate), ``leaderboard.csv`` and a self-contained ``leaderboard.html``.
+``leaderboard.md`` (tabulate), ``leaderboard.csv`` and ``leaderboard.html``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,20 @@ PARTS = ("defacer", "renderer", "detector", "recognizer")
 
 
 @dataclass(frozen=True)
+class Failure:
+    """One subject's recorded failure in a configuration: the stage, the side (gallery/probe/-), the message."""
+
+    subject_id: str
+    stage: str
+    role: str
+    error: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Failure":
+        return cls(*(str(data.get(k) or "") for k in ("subject_id", "stage", "role", "error")))
+
+
+@dataclass(frozen=True)
 class LeaderboardRow:
     """One configuration's headline numbers; metrics are None when the configuration failed.
 
@@ -33,7 +47,9 @@ class LeaderboardRow:
     ``rank1_ci`` / ``rank5_ci`` are exact binomial (Clopper-Pearson) intervals when the metrics hold
     them (older files: the bootstrap's); ``rank1_chance`` / ``rank5_chance`` what a random guess gets.
     ``identification`` maps each fusion the scenario evaluated to its per-probe nearest gallery ids
-    (what the verdict's permutation and paired tests need).
+    (what the verdict's permutation and paired tests need). ``face_removed`` is the median share of the
+    face region the defacing changed; ``failures`` what went wrong per subject (the HTML report
+    card lists them) and ``first_error`` the defacer's first error message.
     """
 
     config_id: str
@@ -66,6 +82,9 @@ class LeaderboardRow:
     rank1_chance: float | None = None
     rank5_chance: float | None = None
     identification: Mapping[str, Identification] = field(default_factory=dict)
+    face_removed: float | None = None
+    failures: tuple[Failure, ...] = ()
+    first_error: str = ""
 
     @property
     def hits(self) -> dict[str, bool]:
@@ -152,6 +171,9 @@ class LeaderboardRow:
             fusion=fusion, tar_far_1e2=(metrics.get("tar_at_far") or {}).get("0.01"),
             defacing_failure_rate=parts.get("defacing_failure_rate", extra.get("defacing_failure_rate")),
             seconds_per_subject=parts.get("seconds_per_subject", extra.get("seconds_per_subject")),
+            face_removed=(extra.get("qc") or {}).get("face_removed_fraction_median"),
+            failures=tuple(Failure.from_dict(f) for f in extra.get("failures") or () if isinstance(f, Mapping)),
+            first_error=str(extra.get("defacer_first_error") or ""),
         )
 
     @classmethod
@@ -206,7 +228,7 @@ def with_privacy_gain(rows: list[LeaderboardRow]) -> list[LeaderboardRow]:
     return sorted(out, key=row_order)
 
 
-def _fmt(value: float | None, ci: tuple[float, float] | None = None) -> str:
+def fmt_value(value: float | None, ci: tuple[float, float] | None = None) -> str:
     """'0.800 [0.700, 0.880]' or '-' for missing."""
     if value is None:
         return "-"
@@ -231,9 +253,10 @@ def _chance(row: LeaderboardRow) -> str:
 
 def markdown_cells(row: LeaderboardRow) -> list[str]:
     """The Markdown/HTML display cells of a row (same order as :data:`MD_HEADERS`)."""
-    return [row.key, str(row.n), _fmt(row.rank1, row.rank1_ci), _fmt(row.rank5, row.rank5_ci), _chance(row),
-            _fmt(row.roc_auc, row.roc_auc_ci), _fmt(row.eer), _fmt(row.detection_rate),
-            _fmt(row.privacy_gain), qc_text(row.qc), _fmt(row.brain_dice), _fmt(row.failure_rate), row.status]
+    return [row.key, str(row.n), fmt_value(row.rank1, row.rank1_ci), fmt_value(row.rank5, row.rank5_ci),
+            _chance(row), fmt_value(row.roc_auc, row.roc_auc_ci), fmt_value(row.eer), fmt_value(row.detection_rate),
+            fmt_value(row.privacy_gain), qc_text(row.qc), fmt_value(row.brain_dice), fmt_value(row.failure_rate),
+            row.status]
 
 
 def sort_keys(row: LeaderboardRow) -> list[str]:

@@ -234,7 +234,8 @@ class Session:
             from defacebench.report.verdict_table import verdict_markdown
 
             verdicts = write_leaderboard(run.run_dir, rows, images=self.config.images,
-                                         params=VerdictParams.from_settings(self.config.to_dict()))
+                                         params=VerdictParams.from_settings(self.config.to_dict()),
+                                         statuses={k: s.to_dict() for k, s in self.statuses.items()})
             done.lines.append("Verdict per defacer (exposure over every valid attack, corrected for selection; "
                               "columns explained in leaderboard.md):")
             done.lines += verdict_markdown(verdicts).splitlines()
