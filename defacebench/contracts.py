@@ -9,6 +9,7 @@ parts of a configuration id), ``version`` (a string recorded in results and in c
 ``params`` (a frozen dataclass, recorded in results) and ``available()``. A plugin may also set
 ``opt_in`` (a non-empty string: why it is left out of the default product, e.g. it wraps a backend
 another plugin already runs); such a plugin runs only when a run names it (see :func:`opt_in_reason`).
+It may also declare ``licence`` and ``modalities``, which ``defacebench list`` shows (:func:`plugin_notes`).
 """
 
 from __future__ import annotations
@@ -219,6 +220,20 @@ def opt_in_reason(plugin: object) -> str:
     redundant or too costly to run unasked."""
     reason = getattr(plugin, "opt_in", "")
     return reason if isinstance(reason, str) else ""
+
+
+def plugin_notes(plugin: object) -> str:
+    """What ``defacebench list`` says of a plugin besides its availability: the licence of the upstream
+    code or data it runs (optional ``licence``, a string) and the modalities it is made for (optional
+    ``modalities``, a subset of :data:`MODALITIES`); "" when it declares neither."""
+    parts = []
+    licence = getattr(plugin, "licence", "")
+    if isinstance(licence, str) and licence:
+        parts.append(f"licence: {licence}")
+    modalities = getattr(plugin, "modalities", ())
+    if isinstance(modalities, (tuple, list)) and modalities:
+        parts.append(f"modalities: {', '.join(str(m) for m in modalities)}")
+    return "; ".join(parts)
 
 
 PROTOCOLS: dict[str, type] = {

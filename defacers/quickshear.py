@@ -24,10 +24,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from scipy import ndimage
-
 from defacebench.anatomy.brainmask import BrainMaskParams
-from defacebench.anatomy.masks import brain_mask, head_mask, nifti_modality
+from defacebench.anatomy.masks import brain_mask, head_interior, nifti_modality
 from defacebench.contracts import Availability, DefaceResult, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask
@@ -101,7 +99,8 @@ class Quickshear:
         source = ("HU (skull interior)" if volume.modality == "ct"
                   else "T1 intensity bands (MRI)")
         if brain_can.sum() < self.params.min_brain_voxels and self.params.no_skull == "head_interior":
-            brain_can, source = _head_interior(volume, self.params), "head interior (no skull found)"
+            brain_can, source = head_interior(volume, self.params.interior_depth_mm, self.params.brain), \
+                "head interior (no skull found)"
         if brain_can.sum() < self.params.min_brain_voxels:
             raise DefaceError(
                 f"quickshear on {volume_path}: the {volume.modality.upper()} brain mask has {int(brain_can.sum())} "
@@ -124,17 +123,6 @@ class Quickshear:
         except (IndexError, ValueError, ZeroDivisionError, FloatingPointError) as exc:
             raise DefaceError(f"quickshear failed to fit a plane to the brain mask: {type(exc).__name__}: {exc}") from exc
         return (np.asarray(sheared.dataobj) > 0).astype(np.uint8)
-
-
-def _head_interior(volume: Volume, params: QuickshearParams) -> np.ndarray:
-    """Head voxels deeper than ``interior_depth_mm`` and above the head's centre of mass (canonical RAS)."""
-    head = head_mask(volume, params.brain)
-    if not head.any():
-        return head
-    depth = ndimage.distance_transform_edt(head, sampling=volume.zooms)
-    k = np.arange(head.shape[2])[None, None, :]
-    centre_k = float(np.nonzero(head)[2].mean())
-    return (depth > params.interior_depth_mm) & (k > centre_k)
 
 
 def _load(volume_path: Path) -> nib.Nifti1Image:

@@ -1,5 +1,6 @@
-"""``defacebench list``: every plugin of every kind with version, source, availability and whether
-it runs by default (a plugin that declares itself opt-in runs only when a run names it)."""
+"""``defacebench list``: every plugin of every kind with version, source, availability, whether
+it runs by default (a plugin that declares itself opt-in runs only when a run names it) and the
+licence and modality notes it declares."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from defacebench.contracts import KINDS, opt_in_reason
+from defacebench.contracts import KINDS, opt_in_reason, plugin_notes
 from defacebench.plugins.registry import load_registry
 
 
@@ -29,11 +30,13 @@ def plugin_rows(registry, kinds) -> list[dict]:
             opt_in = opt_in_reason(entry.plugin)
             rows.append({"kind": kind, "name": entry.name, "version": str(entry.plugin.version),
                          "source": entry.source, "available": bool(avail.ok), "default": not opt_in,
-                         "reason": avail.reason if not avail.ok else (f"opt-in: {opt_in}" if opt_in else "")})
+                         "reason": avail.reason if not avail.ok else (f"opt-in: {opt_in}" if opt_in else ""),
+                         "notes": plugin_notes(entry.plugin)})
         for problem in registry.problems:
             if problem.kind == kind:
                 rows.append({"kind": kind, "name": problem.name, "version": "?", "source": problem.source,
-                             "available": False, "default": False, "reason": f"failed to load: {problem.error}"})
+                             "available": False, "default": False, "reason": f"failed to load: {problem.error}",
+                             "notes": ""})
     return rows
 
 
@@ -46,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for kind in kinds:
         table = [[r["name"], r["version"], r["source"], "yes" if r["available"] else "no",
-                  "yes" if r["default"] else "no", r["reason"]] for r in rows if r["kind"] == kind]
+                  "yes" if r["default"] else "no", r["reason"], r["notes"]] for r in rows if r["kind"] == kind]
         print(f"\n{kind}:")
-        print(tabulate(table, headers=["name", "version", "source", "available", "default", "reason"],
-                       maxcolwidths=[None, 20, 40, None, None, 70]))
+        print(tabulate(table, headers=["name", "version", "source", "available", "default", "reason", "notes"],
+                       maxcolwidths=[None, 20, 40, None, None, 70, 50]))
     return 0
