@@ -150,3 +150,15 @@ def test_no_brain_falls_back_or_fails(ellipsoid_ct, write_ct, tmp_path):
         work = tmp_path / "w"
         work.mkdir()
         assert "head interior (no brain found)" in CaidefaceAnts().deface(path, work).log
+
+
+def test_list_shows_licence_and_modalities(capsys):
+    import json
+
+    from defacebench.cli import main
+
+    assert main(["list", "--json", "--kind", "defacers"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "Apache-2.0" in rows["caideface_ants"]["notes"] and "modalities: ct, mri" in rows["caideface_ants"]["notes"]
+    assert "BSD-3-Clause" in rows["mne_deface"]["notes"] and rows["none"]["notes"] == ""
+    assert rows["caideface_ants"]["default"] and rows["mne_deface"]["default"]

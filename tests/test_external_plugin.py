@@ -87,7 +87,7 @@ def test_entry_point_package_is_listed(installed_site):
     rows = json.loads(_run(["-m", "defacebench", "list", "--json"], installed_site).stdout)
     row = next(r for r in rows if r["name"] == "tiny_blur")
     assert row == {"kind": "defacers", "name": "tiny_blur", "version": "0.3.0", "available": True, "reason": "",
-                   "default": True,
+                   "default": True, "notes": "",
                    "source": "entry point of tiny-blur-defacer 0.3.0"}
 
 
