@@ -160,10 +160,10 @@ class CaidefaceAnts:
         background = p.ct_background if modality == "ct" else p.mri_background
         start = time.monotonic()
         brain, dilated, origin = self._brain_masks(img, data, modality, volume_path)
-        fixed = self._fixed_image(img, data, brain, modality, workdir / "brain.nii.gz")
+        fixed = self._fixed_image(img, data, brain, modality, workdir / "brain.nii")
         face_keep, reg_log = self._warped_face_mask(fixed, volume_path, workdir, modality)
         keep = np.clip(face_keep.astype(np.int16) + dilated, 0, 1) > 0  # caideface: mask_data > 0
-        out = workdir / "defaced.nii.gz"
+        out = workdir / "defaced.nii"
         save_like(img, np.where(keep, data, np.float32(background)), out)
         mask = write_removed_mask(volume_path, out, workdir, removed=~keep)
         log = (f"caideface_ants: {modality} mask and template; {origin} {int(brain.sum())} voxels, dilated "

@@ -97,7 +97,7 @@ class MneDeface:
         p = self.params
         removed = plane_face_side(data.shape, img.affine, marks.nasion, inset_mm=p.inset_mm, theta_deg=p.theta_deg)
         fill = p.ct_fill if modality == "ct" else p.mri_fill
-        out = save_like(img, np.where(removed, np.float32(fill), data), workdir / "defaced.nii.gz")
+        out = save_like(img, np.where(removed, np.float32(fill), data), workdir / "defaced.nii")
         mask = write_removed_mask(volume_path, out, workdir, removed=removed)
         log = (f"mne_deface: {modality}, nasion (RAS mm) {np.round(marks.nasion, 1).tolist()} "
                f"({marks.nasion_depth_mm:.1f} mm deep), nose tip {np.round(marks.nose_tip, 1).tolist()}; "

@@ -99,8 +99,7 @@ class Quickshear:
         source = ("HU (skull interior)" if volume.modality == "ct"
                   else "T1 intensity bands (MRI)")
         if brain_can.sum() < self.params.min_brain_voxels and self.params.no_skull == "head_interior":
-            brain_can, source = head_interior(volume, self.params.interior_depth_mm, self.params.brain), \
-                "head interior (no skull found)"
+            brain_can, source = _head_interior(volume, self.params), "head interior (no skull found)"
         if brain_can.sum() < self.params.min_brain_voxels:
             raise DefaceError(
                 f"quickshear on {volume_path}: the {volume.modality.upper()} brain mask has {int(brain_can.sum())} "
@@ -123,6 +122,11 @@ class Quickshear:
         except (IndexError, ValueError, ZeroDivisionError, FloatingPointError) as exc:
             raise DefaceError(f"quickshear failed to fit a plane to the brain mask: {type(exc).__name__}: {exc}") from exc
         return (np.asarray(sheared.dataobj) > 0).astype(np.uint8)
+
+
+def _head_interior(volume: Volume, params: QuickshearParams) -> np.ndarray:
+    """Head voxels deeper than ``interior_depth_mm`` and above the head's centre of mass (canonical RAS)."""
+    return head_interior(volume, params.interior_depth_mm, params.brain)
 
 
 def _load(volume_path: Path) -> nib.Nifti1Image:
