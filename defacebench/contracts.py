@@ -9,7 +9,8 @@ parts of a configuration id), ``version`` (a string recorded in results and in c
 ``params`` (a frozen dataclass, recorded in results) and ``available()``. A plugin may also set
 ``opt_in`` (a non-empty string: why it is left out of the default product, e.g. it wraps a backend
 another plugin already runs); such a plugin runs only when a run names it (see :func:`opt_in_reason`).
-It may also declare ``licence`` and ``modalities``, which ``defacebench list`` shows (:func:`plugin_notes`).
+It may also declare ``licence``, ``modalities`` and ``modality_notes``, which ``defacebench list`` shows
+(:func:`plugin_notes`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,32 @@ def check_name(name: str) -> str:
             "(no '-', which separates the parts of a configuration id)"
         )
     return name
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric params field accepts, declared on the field with ``typing.Annotated``::
+
+        mm_per_px: Annotated[float, Range(gt=0)] = 0.7
+        thresholds: tuple[Annotated[float, Range(ge=0, le=1)], ...] = (0.6, 0.7, 0.8)
+
+    Values set from the plugins file are checked against it (and every float must be finite), so
+    ``mm_per_px = 0`` is refused naming the file, table and key instead of giving a run without a
+    face. Bounds left None are open."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def allows(self, value: float) -> bool:
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def __str__(self) -> str:
+        parts = [f"{op} {bound:g}" for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+                 if bound is not None]
+        return " and ".join(parts) or "any value"
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,8 @@ class WeightFile:
     ``how`` one line saying how to get it by hand, and ``fetch`` a callable that downloads or builds
     it into ``path`` (None when only ``how`` can get it, e.g. a file shipped in a pip package).
     ``fetch`` raises :class:`defacebench.errors.WeightsError` with a one-line reason on failure.
+    ``check`` (optional) says whether a present file is usable: "" or why not (e.g. it does not
+    parse); ``sha256`` may also be a digest recorded when the file was built here.
     """
 
     name: str
@@ -150,6 +179,7 @@ class WeightFile:
     sha256: str = ""
     how: str = ""
     fetch: Callable[[], Path] | None = field(default=None, compare=False, repr=False)
+    check: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +255,8 @@ def opt_in_reason(plugin: object) -> str:
 def plugin_notes(plugin: object) -> str:
     """What ``defacebench list`` says of a plugin besides its availability: the licence of the upstream
     code or data it runs (optional ``licence``, a string) and the modalities it is made for (optional
-    ``modalities``, a subset of :data:`MODALITIES`); "" when it declares neither."""
+    ``modalities``, a subset of :data:`MODALITIES`) and how it treats them (optional ``modality_notes``,
+    e.g. what a model trained on MRI gets on CT); "" when it declares none."""
     parts = []
     licence = getattr(plugin, "licence", "")
     if isinstance(licence, str) and licence:
@@ -233,6 +264,9 @@ def plugin_notes(plugin: object) -> str:
     modalities = getattr(plugin, "modalities", ())
     if isinstance(modalities, (tuple, list)) and modalities:
         parts.append(f"modalities: {', '.join(str(m) for m in modalities)}")
+    notes = getattr(plugin, "modality_notes", "")
+    if isinstance(notes, str) and notes:
+        parts.append(notes)
     return "; ".join(parts)
 
 

@@ -18,8 +18,9 @@ import json
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
-from defacebench.contracts import Availability, DefaceResult
+from defacebench.contracts import Availability, DefaceResult, Range
 from defacebench.errors import DefaceError
 from defacebench.plugins.tools import check_run, run_tool, tool_version, which
 from defacers._external import (
@@ -36,7 +37,7 @@ class AfniParams:
     """``timeout_s`` of the shared run; ``cache_dir`` (None = defacebench's default cache) holds the
     shared runs; ``extra_args`` are appended verbatim; ``executable`` is looked up on PATH."""
 
-    timeout_s: float = 3600.0
+    timeout_s: Annotated[float, Range(gt=0)] = 3600.0
     cache_dir: str | None = None
     extra_args: tuple[str, ...] = ()
     executable: str = "@afni_refacer_run"

@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated, Literal
 
 import nibabel as nib
 import numpy as np
@@ -55,7 +56,7 @@ from scipy import ndimage
 from defacebench.anatomy.brainmask import BrainMaskParams
 from defacebench.anatomy.mrimask import MriMaskParams
 from defacebench.anatomy.registration import RegistrationParams
-from defacebench.contracts import Availability, DefaceResult, Volume, WeightFile
+from defacebench.contracts import Availability, DefaceResult, Range, Volume, WeightFile
 from defacebench.errors import DefaceError
 from defacebench.util.packagefiles import PackageFile, fetch_package_files, file_problem
 from defacers._external import read_input, save_like, write_removed_mask
@@ -91,21 +92,21 @@ class CaidefaceAntsParams:
     head voxels deeper than ``interior_depth_mm`` above the head's centre (logged); ``threads``: ITK
     threads (1 = deterministic)."""
 
-    dilation_mm: float = 14.0
-    max_kernel_voxels: int = 30
+    dilation_mm: Annotated[float, Range(ge=0)] = 14.0
+    max_kernel_voxels: Annotated[int, Range(ge=1)] = 30
     ct_background: float = -1000.0
     mri_background: float = 0.0
-    outside_value: float = 0.0
+    outside_value: Annotated[float, Range(ge=0, le=1)] = 0.0
     ct_window: tuple[float, float] = (-30.0, 385.0)
-    crop_margin_mm: float = 12.0
+    crop_margin_mm: Annotated[float, Range(ge=0)] = 12.0
     registration: RegistrationParams = field(default_factory=RegistrationParams)
     brain: BrainMaskParams = field(default_factory=BrainMaskParams)
     mri_brain: MriMaskParams = field(default_factory=MriMaskParams)
-    min_brain_voxels: int = 500
-    no_brain: str = "head_interior"
-    interior_depth_mm: float = 15.0
-    threads: int = 1
-    timeout_s: float = 900.0
+    min_brain_voxels: Annotated[int, Range(ge=0)] = 500
+    no_brain: Literal["head_interior", "fail"] = "head_interior"
+    interior_depth_mm: Annotated[float, Range(ge=0)] = 15.0
+    threads: Annotated[int, Range(ge=1)] = 1
+    timeout_s: Annotated[float, Range(gt=0)] = 900.0
 
     def __post_init__(self) -> None:
         if self.no_brain not in ("head_interior", "fail"):

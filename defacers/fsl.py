@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from defacebench.contracts import Availability, DefaceResult
+from defacebench.contracts import Availability, DefaceResult, Range
 from defacebench.plugins.tools import check_run, run_tool, which
 from defacers._external import check_grid, find_nifti, join_logs, require_nifti, stage_input, write_removed_mask
 
@@ -24,7 +25,7 @@ class FslDefaceParams:
     """``timeout_s`` per run; ``save_mask`` adds ``-d``; ``extra_args`` are appended verbatim
     (e.g. ``("-f", "0.3")``); ``executable`` is looked up on PATH."""
 
-    timeout_s: float = 3600.0
+    timeout_s: Annotated[float, Range(gt=0)] = 3600.0
     save_mask: bool = True
     extra_args: tuple[str, ...] = ()
     executable: str = "fsl_deface"

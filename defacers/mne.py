@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import nibabel as nib
 import numpy as np
 
 from defacebench.anatomy.landmarks import LandmarkError, ProfileParams, profile_landmarks
-from defacebench.contracts import Availability, DefaceResult, Volume
+from defacebench.contracts import Availability, DefaceResult, Range, Volume
 from defacebench.errors import DefaceError
 from defacers._external import read_input, save_like, write_removed_mask
 
@@ -48,8 +49,8 @@ class MneDefaceParams:
     """mne-bids' ``inset`` (mm, >= 0) and ``theta`` (degrees, [0, 90)), the fill by modality and
     the nasion search (:class:`~defacebench.anatomy.landmarks.ProfileParams`)."""
 
-    inset_mm: float = 5.0
-    theta_deg: float = 15.0
+    inset_mm: Annotated[float, Range(ge=0)] = 5.0
+    theta_deg: Annotated[float, Range(ge=0, lt=90)] = 15.0
     ct_fill: float = -1000.0
     mri_fill: float = 0.0
     nasion: ProfileParams = field(default_factory=ProfileParams)

@@ -18,11 +18,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated
 
 import nibabel as nib
 import numpy as np
 
-from defacebench.contracts import Availability, DefaceResult
+from defacebench.contracts import Availability, DefaceResult, Range
 from defacebench.errors import DefaceError
 from defacebench.anatomy.registration import CtToT1Params, RegistrationParams, keep_mask_for
 from defacebench.plugins.tools import check_run, run_tool, which
@@ -43,7 +44,7 @@ def _package_version(name: str) -> str:
 class PydefaceCliParams:
     """``timeout_s`` for one run; ``keep_mask`` adds ``--nocleanup`` to keep pydeface's warped mask."""
 
-    timeout_s: float = 1800.0
+    timeout_s: Annotated[float, Range(gt=0)] = 1800.0
     keep_mask: bool = True
     executable: str = "pydeface"
 
@@ -115,8 +116,8 @@ class PydefaceAntsParams:
     registration: RegistrationParams = field(default_factory=RegistrationParams)
     ct_mapping: CtToT1Params = field(default_factory=CtToT1Params)
     map_ct: bool = True
-    threads: int = 1
-    timeout_s: float = 900.0
+    threads: Annotated[int, Range(ge=1)] = 1
+    timeout_s: Annotated[float, Range(gt=0)] = 900.0
     spare_brain: bool = False
 
 

@@ -20,13 +20,14 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated
 
 import nibabel as nib
 import numpy as np
 
 from defacebench.anatomy.brainmask import BrainMaskParams
 from defacebench.anatomy.masks import brain_mask, head_interior, nifti_modality
-from defacebench.contracts import Availability, DefaceResult, Volume
+from defacebench.contracts import Availability, DefaceResult, Range, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask
 
@@ -39,11 +40,11 @@ class QuickshearParams:
     uses the head voxels deeper than ``interior_depth_mm`` above the head's centre of mass (a crude
     cranium, e.g. for CT exports whose bone is clipped, or phantoms without bone), logged as such."""
 
-    buffer_vox: float = 10.0
+    buffer_vox: Annotated[float, Range(ge=0)] = 10.0
     brain: BrainMaskParams = field(default_factory=BrainMaskParams)
-    min_brain_voxels: int = 500
+    min_brain_voxels: Annotated[int, Range(ge=0)] = 500
     no_skull: str = "head_interior"
-    interior_depth_mm: float = 15.0
+    interior_depth_mm: Annotated[float, Range(ge=0)] = 15.0
 
 
 class Quickshear:

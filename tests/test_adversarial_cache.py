@@ -103,7 +103,9 @@ def test_an_unmarked_cache_of_an_older_version_is_recognised_by_its_layout(tmp_p
 
 
 def test_missing_and_empty_folders_are_harmless(tmp_path, capsys):
-    assert cache_cli.run(cache_cli_args("info", tmp_path / "none")) == 0
+    # a missing folder is named as such (exit 2, nothing created; issue 25), not shown as an empty cache
+    assert cache_cli.run(cache_cli_args("info", tmp_path / "none")) == 2
+    assert "no cache here" in capsys.readouterr().err and not (tmp_path / "none").exists()
     (tmp_path / "empty").mkdir()
     assert cache_cli.run(cache_cli_args("clear", tmp_path / "empty", "--yes")) == 0
     assert "removed 0 artifact(s)" in capsys.readouterr().out

@@ -73,8 +73,3 @@ def test_clear_unknown_stage_names_the_known_ones(filled: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert "'rendr'" in err and "deface, render" in err
     assert Cache(filled).info().entries == 3
-
-
-def test_info_on_a_missing_folder_is_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cache_cli.run(parse("cache", "info", "--cache-dir", str(tmp_path / "none"))) == 0
-    assert "total" in capsys.readouterr().out

@@ -17,7 +17,7 @@ import pytest
 from defacebench.data.convert import ConversionParams, convert_acquisition, dcm2niix_executable
 from defacebench.data.dataset import Acquisition
 from defacebench.data.dicom_write import SeriesInfo, quantized_hu, write_series
-from defacebench.data.dicomio import SERIES_RULE
+from defacebench.data.dicomio import SERIES_RULE, uid_digest
 from defacebench.errors import ConversionError
 from defacebench.data.volume import load_volume
 
@@ -139,21 +139,23 @@ def test_folder_with_two_series_picks_most_slices_and_records_why(tmp_path):
     hu, aff = make_series(tmp_path / "dcm" / "b", shape=(12, 10, 9), key="long")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
     long_uid = pydicom.dcmread(tmp_path / "dcm" / "b" / "slice_0001.dcm").SeriesInstanceUID
-    assert rec.series_uid == long_uid
+    assert rec.series_uid == uid_digest(long_uid)
     assert "2 series" in rec.series_rule and SERIES_RULE in rec.series_rule
     assert any("2 series found" in w for w in rec.warnings)
     assert load_volume(rec.output_path).data.shape == canonical_reference(hu, aff)[0].shape
 
 
-def test_series_override_and_unknown_uid(tmp_path):
+def test_series_override_and_a_uid_held_by_another_folder(tmp_path):
     make_series(tmp_path / "dcm" / "a", shape=(12, 10, 6), key="short")
     make_series(tmp_path / "dcm" / "b", shape=(12, 10, 9), key="long")
     short_uid = pydicom.dcmread(tmp_path / "dcm" / "a" / "slice_0001.dcm").SeriesInstanceUID
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz", ConversionParams(series_uid=short_uid))
-    assert rec.series_uid == short_uid and "--series" in rec.series_rule
+    assert rec.series_uid == uid_digest(short_uid) and "--series" in rec.series_rule and rec.series_requested
     assert load_volume(rec.output_path).data.shape[2] == 6
-    with pytest.raises(ConversionError, match=r"no series with SeriesInstanceUID 1\.2\.3.*--series"):
-        convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "p.nii.gz", ConversionParams(series_uid="1.2.3"))
+    # a UID this folder does not hold belongs to another acquisition: this one converts by the rule
+    other = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "p.nii.gz", ConversionParams(series_uid="1.2.3"))
+    assert not other.series_requested and load_volume(other.output_path).data.shape[2] == 9
+    assert other.series_rule.startswith(f"--series {uid_digest('1.2.3')} is not in this folder; 2 series")
 
 
 def test_ct_preferred_over_mr_with_more_slices(tmp_path):
@@ -170,12 +172,12 @@ def test_thinnest_then_uid_breaks_ties(tmp_path):
     make_series(tmp_path / "dcm" / "thick", key="thick", affine=thick)
     make_series(tmp_path / "dcm" / "thin", key="thin", affine=thin)
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
-    assert rec.series_uid == pydicom.dcmread(tmp_path / "dcm" / "thin" / "slice_0001.dcm").SeriesInstanceUID
+    assert rec.series_uid == uid_digest(pydicom.dcmread(tmp_path / "dcm" / "thin" / "slice_0001.dcm").SeriesInstanceUID)
     # identical series but for the UID: the smaller UID wins, every time
     make_series(tmp_path / "tie" / "x", key="x")
     make_series(tmp_path / "tie" / "y", key="y")
     uids = sorted(pydicom.dcmread(tmp_path / "tie" / d / "slice_0001.dcm").SeriesInstanceUID for d in "xy")
-    assert convert_acquisition(acq(tmp_path / "tie"), tmp_path / "t.nii.gz").series_uid == uids[0]
+    assert convert_acquisition(acq(tmp_path / "tie"), tmp_path / "t.nii.gz").series_uid == uid_digest(uids[0])
 
 
 def test_mr_series_is_recorded_as_mri(tmp_path):
@@ -203,8 +205,8 @@ def test_nifti_inputs_4d_and_nan_are_rejected_and_good_one_canonicalised(tmp_pat
     with pytest.raises(ConversionError, match=r"nan\.nii\.gz.*NaN"):
         convert_acquisition(acq(tmp_path / "nan.nii.gz", "nifti"), tmp_path / "o.nii.gz")
     lps = np.diag([-1.0, -1.2, 2.0, 1.0])
-    nib.save(nib.Nifti1Image(np.ones((4, 5, 6), np.int16), lps), tmp_path / "ok.nii.gz")
-    # all-ones intensities are neither CT- nor MRI-like: the modality is an explicit choice
+    nib.save(nib.Nifti1Image(np.arange(120, dtype=np.int16).reshape(4, 5, 6) % 3, lps), tmp_path / "ok.nii.gz")
+    # intensities 0-2 are neither CT- nor MRI-like: the modality is an explicit choice
     rec = convert_acquisition(acq(tmp_path / "ok.nii.gz", "nifti"), tmp_path / "o.nii.gz", ConversionParams(modality="ct"))
     np.testing.assert_allclose(rec.original_affine, lps)
     assert nib.aff2axcodes(load_volume(rec.output_path).affine) == ("R", "A", "S")
@@ -217,12 +219,16 @@ def test_unknown_converter_is_rejected(tmp_path):
 
 
 def test_non_image_dicom_object_is_skipped_with_a_warning(tmp_path):
-    """A structured-report-like DICOM file (no pixel rows) next to the slices is skipped, not fatal."""
+    """A structured-report DICOM file (no pixel rows) next to the slices is skipped, not fatal. (An
+    object of an image SOP Class without rows or pixels is a damaged slice: tests/test_adversarial_dicom.py.)"""
+    from pydicom.uid import BasicTextSRStorage
+
     make_series(tmp_path / "dcm")
     ds = pydicom.dcmread(tmp_path / "dcm" / "slice_0001.dcm")
     for keyword in ("Rows", "Columns", "PixelData"):
         delattr(ds, keyword)
     ds.Modality = "SR"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = BasicTextSRStorage
     ds.save_as(tmp_path / "dcm" / "report.dcm")
     rec = convert_acquisition(acq(tmp_path / "dcm"), tmp_path / "o.nii.gz")
     assert any("skipped 1 non-image DICOM file(s) (e.g. report.dcm)" in w for w in rec.warnings)

@@ -13,10 +13,10 @@ from defacebench.data.volume import load_volume
 
 
 def series(folder, key, shape=(6, 5, 4)):
-    """A tiny real DICOM series with a non-identity (LPS-stored after writing) geometry."""
+    """A tiny real DICOM series with a non-identity (LPS-stored after writing) geometry, values 40-42 HU."""
     aff = np.diag([0.9, 1.1, 2.0, 1.0])
     aff[:3, 3] = [-3.0, 4.0, 10.0]
-    write_series(np.full(shape, 40.0, np.float32), aff, folder,
+    write_series(40.0 + np.indices(shape).sum(axis=0) % 3, aff, folder,
                  SeriesInfo(key, patient_name="ROE^RICHARD", patient_id="MRN-991"))
 
 
@@ -43,7 +43,7 @@ def test_convert_writes_volumes_and_report_and_lists_failures(mixed_dataset, tmp
     assert any("slice_0002.dcm" in f["reason"] for f in report["failures"])
     assert "ROE" not in json.dumps(report) and "MRN-991" not in json.dumps(report)
     vol = load_volume(out / "2.nii.gz")
-    assert np.allclose(vol.data, 40.0)
+    assert vol.data.shape == (6, 5, 4) and set(np.unique(vol.data)) == {40.0, 41.0, 42.0}
     printed = capsys.readouterr().out
     assert "converted 2 of 3 acquisitions" in printed and "FAILED 4" in printed
 

@@ -138,10 +138,12 @@ def test_sigkilled_run_resumes_to_identical_results(cold_run, sample_dataset, tm
 
 
 def test_no_patient_metadata_reaches_results(sample_dataset, tmp_path):
-    """Real DICOM headers carrying a name, id and birth date; none of them may leave the input."""
+    """Real DICOM headers carrying a name, id and birth date; none of them may leave the input, nor a
+    SeriesInstanceUID (DICOM's confidentiality profile counts UIDs as identifying; issue 25)."""
     secrets = {"PatientName": "Quaxley^Brunhilde", "PatientID": "MRN-99887766", "PatientBirthDate": "19410307"}
     dataset = tmp_path / "phi"
     shutil.copytree(sample_dataset, dataset)
+    series_uids: set[str] = set()
     for dcm in dataset.rglob("*"):
         if dcm.is_file() and not dcm.name.endswith((".nii", ".nii.gz", ".json")):
             try:
@@ -150,6 +152,7 @@ def test_no_patient_metadata_reaches_results(sample_dataset, tmp_path):
                 continue
             for key, value in secrets.items():
                 setattr(ds, key, value)
+            series_uids.add(str(ds.SeriesInstanceUID))
             ds.save_as(dcm)
     results = tmp_path / "runs"
     out = _cli(["run", "--dataset", str(dataset), "--results", str(results), "--run-id", "phi",
@@ -163,6 +166,7 @@ def test_no_patient_metadata_reaches_results(sample_dataset, tmp_path):
     # long, distinctive values: short ones occur by chance inside base64 images embedded in the HTML
     for value in ("Quaxley", "Brunhilde", "MRN-99887766", "19410307"):
         assert value not in blob, f"{value} leaked into results, cache or logs"
+    assert series_uids and not [uid for uid in series_uids if uid in blob], "a SeriesInstanceUID leaked"
 
 
 def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, sample_dataset, tmp_path):

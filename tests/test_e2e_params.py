@@ -46,9 +46,9 @@ def test_params_and_variant_from_the_plugins_file_are_used_and_recorded(sample_d
     assert manifest["configurations"] == {"none-surface-dlib_hog_up2-dlib_resnet": {"status": "passed"}}
     metrics = json.loads((run / "none-surface-dlib_hog_up2-dlib_resnet" / "metrics.json").read_text())
     assert metrics["extra"]["plugins"]["detector"]["params"]["upsample"] == 2
-    # the renderer made both views for every acquisition (two images per render in the stage table)
+    # rescan uses the first view: of the two views configured only that one is rendered and searched
     stages = manifest["stages"]
-    assert stages["detect"]["dlib_hog_up2"]["computed"] == 2 * stages["render"]["surface"]["computed"]
+    assert stages["detect"]["dlib_hog_up2"]["computed"] == stages["render"]["surface"]["computed"]
 
 
 def test_a_bad_key_is_one_line_naming_file_table_and_key(sample_dataset, tmp_path):

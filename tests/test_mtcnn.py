@@ -40,11 +40,15 @@ def test_networks_have_the_published_shapes():
     assert [len(a) for a in mtcnn_nets.load_weights("rnet")] and len(mtcnn_nets.load_weights("rnet")) == 16
 
 
-def test_pyramid_covers_min_face_to_whole_image():
-    scales = mc.pyramid_scales(512, 400, 40, 0.709)
-    assert scales[0] == pytest.approx(12 / 40)
+def test_pyramid_is_the_packages():
+    """mtcnn 1.0.0's levels: from 12 / min_face on, a count set by the short side alone (at
+    min_face 20 the last level is the one whose short side is still >= 12 px)."""
+    scales = mc.pyramid_scales(512, 400, 20, 0.709)
+    assert scales[0] == pytest.approx(12 / 20) and len(scales) == 9
     assert 400 * scales[-1] >= 12 > 400 * scales[-1] * 0.709
     assert np.allclose(np.diff(np.log(scales)), np.log(0.709))
+    assert len(mc.pyramid_scales(512, 400, 40, 0.709)) == 9, "the count ignores min_face"
+    assert [mc.pnet_cells(n) for n in (10, 11, 12, 41)] == [0, 1, 1, 16]
 
 
 boxes = st.lists(st.tuples(st.floats(0, 400), st.floats(0, 400), st.floats(1, 200), st.floats(1, 200)),
@@ -136,3 +140,59 @@ def test_deepface_mtcnn_needs_tensorflow_and_says_so():
         pytest.skip("TensorFlow is installed here")
     avail = DeepfaceMtcnn().available()
     assert not avail.ok and "tensorflow" in avail.reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-60, 500), st.floats(-60, 400), st.floats(4, 300), st.floats(4, 300), st.sampled_from([24, 48]))
+def test_crops_sample_like_crop_and_resize(x0, y0, bw, bh, size):
+    """On a linear ramp bilinear sampling is exact, so each crop pixel must equal the ramp at the
+    point tf.image.crop_and_resize samples (corners as fractions of W, H on the (W - 1, H - 1) grid),
+    and 0 where that point leaves the image."""
+    h, w = 300, 420
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.stack([0.002 * xx, 0.003 * yy, 0.001 * (xx + yy)], axis=2)
+    box = np.array([[x0, y0, x0 + bw, y0 + bh]])
+    got = mc.crops(image, box, size)[0]
+    t = np.arange(size) / (size - 1)
+    xs = x0 / w * (w - 1) + t * bw / w * (w - 1)
+    ys = y0 / h * (h - 1) + t * bh / h * (h - 1)
+    inside = ((ys >= 0) & (ys <= h - 1))[:, None] & ((xs >= 0) & (xs <= w - 1))[None, :]
+    want = np.where(inside, 0.002 * xs[None, :] + 0 * ys[:, None], 0)
+    assert np.allclose(got[0], want, atol=1e-4)
+    assert np.allclose(got[1], np.where(inside, 0.003 * ys[:, None] + 0 * xs[None, :], 0), atol=1e-4)
+
+
+def test_nms_drops_what_a_dropped_box_overlaps():
+    """The package's rule: C overlaps only B, B overlaps A; greedy NMS would keep A and C, the
+    package keeps A alone (B, although dropped, still drops C)."""
+    b = np.array([[0, 0, 10, 10], [3, 0, 13, 10], [6, 0, 16, 10]], float)
+    assert list(mc.nms(b, np.array([0.9, 0.8, 0.7]), 0.4)) == [0]
+
+
+@pytest.mark.slow
+def test_port_matches_the_mtcnn_package(renders, tmp_path):
+    """The port against mtcnn 1.0.0 on TensorFlow (``$DEFACEBENCH_TF_PYTHON``, a separate venv; see
+    scripts/mtcnn_reference.py) on the synthetic head's renders: same faces, IoU >= 0.9, scores
+    within 0.02."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    python = os.environ.get("DEFACEBENCH_TF_PYTHON", "")
+    if not python or not Path(python).is_file():
+        pytest.skip("set DEFACEBENCH_TF_PYTHON to a Python with tensorflow-cpu and mtcnn==1.0.0")
+    images = {f"view{i}": image for i, image in enumerate(renders())}
+    np.savez(tmp_path / "images.npz", **images)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "mtcnn_reference.py"
+    run = subprocess.run([python, str(script), "--worker", str(tmp_path / "images.npz"), str(tmp_path / "out.json"),
+                          "--min-face-ref", "20"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    reference = json.loads((tmp_path / "out.json").read_text())
+    port = Mtcnn(type(DETECTOR.params)(min_face_px=20))
+    for key, image in images.items():
+        ours, theirs = port.detect(image), reference[key]
+        assert bool(ours) == bool(theirs), key
+        if ours:
+            best = max(theirs, key=lambda r: r[4])
+            assert _iou(ours[0].box, best[:4]) >= 0.9 and abs(ours[0].score - best[4]) <= 0.02, key

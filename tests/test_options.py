@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from defacebench.cli import build_parser
-from defacebench.run.config import RunConfig
+from defacebench.run.config import ConfigError, RunConfig
 from defacebench.run.options import OPTIONS, run_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,13 @@ def test_run_config_is_built_from_the_table_with_the_same_names(tmp_path):
     (["--run-id", "../../x"], "not a plain folder name"),
     (["--defacers", "fsl-deface"], "no '-'"),
     (["--view-grid", "30,15"], "YAWMAX:YAWSTEP"),
+    (["--qc-filter", "bogus"], "invalid choice: 'bogus'"),
+    (["--qc-filter", "OK"], "invalid choice: 'OK'"),
+    (["--view-grid", "nan:15,0:0,1"], "finite"),
+    (["--view-grid", "30:inf,15:15,1"], "finite"),
+    (["--split-seed", "-1"], "-1 must be an integer in [0, 2**32)"),
+    (["--split-seed", "1e3"], "integer"),
+    (["--calibration", "0"], "not a fraction in (0, 1]"),
 ])
 def test_invalid_values_fail_before_any_work_naming_the_option(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -87,3 +94,47 @@ def test_a_compare_file_that_does_not_parse_fails_at_once_on_both_surfaces(tmp_p
                         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert py.returncode == 4 and "--compare" in py.stderr and "not JSON" in py.stderr
     assert "Traceback" not in py.stderr + py.stdout
+
+
+def test_save_baseline_pointing_at_a_folder_fails_before_the_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["run", "--save-baseline", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --save-baseline" in err and f"{tmp_path} is a folder" in err
+    missing = tmp_path / "no" / "such" / "folder" / "b.json"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--save-baseline", str(missing)])
+    assert "argument --save-baseline" in capsys.readouterr().err
+    args = build_parser().parse_args(["run", "--save-baseline", str(tmp_path / "baseline.json")])
+    assert run_config(vars(args)).save_baseline == tmp_path / "baseline.json"
+
+
+@pytest.mark.parametrize(("values", "names"), [
+    ({"protocol": "seed", "policy": "youden"}, ("--protocol seed", "--policy youden")),
+    ({"view_grid": (90.0, 1.0, 90.0, 1.0, 1)}, ("--view-grid", "32,761 views", "CPU", "--max-views")),
+])
+def test_options_that_cannot_go_together_fail_before_any_work(values, names):
+    """Checks across options live in RunConfig, which both surfaces build before planning."""
+    with pytest.raises(ConfigError) as error:
+        run_config(values)
+    assert all(name in str(error.value) for name in names), str(error.value)
+    assert len(str(error.value)) < 400
+
+
+def test_a_conflict_across_options_is_a_usage_error_on_both_surfaces(tmp_path):
+    args = ["--protocol", "seed", "--policy", "youden", "--results", str(tmp_path)]
+    cli = subprocess.run([sys.executable, "-m", "defacebench", "run", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert cli.returncode == 1 and "--policy youden" in cli.stderr and "Traceback" not in cli.stderr
+    py = subprocess.run([sys.executable, "-m", "pytest", "bench", *args, "-q", "-p", "no:cacheprovider"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+    assert py.returncode == 4 and "--policy youden" in py.stderr and "Traceback" not in py.stderr + py.stdout
+    assert not any(tmp_path.iterdir()), "no run folder is made for a refused run"
+
+
+def test_the_qc_labels_the_option_accepts_are_the_qc_labels():
+    from defacebench.anatomy.qc import LABELS
+    from defacebench.run.config import QC_LABELS
+
+    assert QC_LABELS == LABELS

@@ -103,6 +103,15 @@ def test_view_grid_defaults_to_15_views_frontal_first_and_scales_to_81():
         parse_grid("30")
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 90), st.integers(0, 45), st.integers(0, 90), st.integers(0, 45), st.integers(1, 4))
+def test_the_view_count_of_a_grid_is_known_without_building_it(ymax, ystep, pmax, pstep, lights):
+    from defacebench.run.viewgrid import n_views
+
+    args = (float(ymax), float(ystep), float(pmax), float(pstep), lights)
+    assert n_views(args) == len(grid(*args))
+
+
 def test_scenario_specs_restrict_the_attackers_a_scenario_runs_for():
     from defacebench.run.config import RunConfig
     from defacebench.run.scenarios import ScenarioSpec

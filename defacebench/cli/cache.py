@@ -3,13 +3,15 @@
 Why: the cache can grow to many gigabytes (defaced volumes, renders); users need to see what it
 holds per stage and to drop one stage (e.g. after fixing a renderer) without losing the others.
 Every command refuses a folder that is not a cache root (one line naming it, exit 2), so a wrong
-``--cache-dir`` never deletes a dataset.
+``--cache-dir`` never deletes a dataset, and a folder that does not exist (exit 2: an empty table
+would hide a mistyped ``--cache-dir`` or ``$DEFACEBENCH_CACHE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -94,9 +96,24 @@ def run_sweep(cache: Cache) -> int:
     return 0
 
 
+def missing_root(root: Path, given: bool) -> str | None:
+    """The message for a cache folder that does not exist (None when it does)."""
+    if root.exists():
+        return None
+    source = ("--cache-dir" if given else
+              "$DEFACEBENCH_CACHE" if os.environ.get("DEFACEBENCH_CACHE") else "the default location")
+    return (f"{root}: no cache here (the folder does not exist; it came from {source}). A run creates it on "
+            "first use. Fix: check the path, or pass the cache folder a run used with --cache-dir")
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``defacebench cache``; returns the exit code."""
-    cache = Cache(args.cache_dir if getattr(args, "cache_dir", None) else default_cache_dir())
+    given = bool(getattr(args, "cache_dir", None))
+    cache = Cache(args.cache_dir if given else default_cache_dir())
+    missing = missing_root(Path(cache.root), given)
+    if missing:
+        print(f"defacebench cache: {missing}", file=sys.stderr)
+        return 2
     try:
         if args.cache_command == "info":
             return run_info(cache, getattr(args, "json", False))

@@ -3,7 +3,10 @@
 Reads our layout or the seed study's (detected automatically), evaluates it under ``--protocol
 default`` (seeded random split, exact thresholds) or ``--protocol seed`` (the study's grid and
 id-order split), and prints a readable table, or with ``--json`` exactly one JSON object on stdout
-(the keys of every metrics.json). ``--split 1.0`` fits and reports on all subjects.
+(the keys of every metrics.json). ``--split 1.0`` fits and reports on all subjects. A matrix whose
+sides do not pair up (a probe without a gallery row, a gallery row without a probe) is scored as
+the metrics define it (unpaired probes cannot be identified and are left out of rank-k, but are
+impostor pairs for the curves), and the command names those ids on stderr rather than say nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"defacebench evaluate: warning: {w.message}", file=sys.stderr)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for line in unpaired_warnings(matrix, args.matrix):
+            print(f"defacebench evaluate: warning: {line}", file=sys.stderr)
         if args.metric is None and _corner_is_empty(args.matrix):
             print("defacebench evaluate: the study's CSV layout records no metric; assuming cosine "
                   "(pass --metric euclidean_l2 for a Dlib matrix)", file=sys.stderr)
@@ -69,8 +74,31 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(data, allow_nan=False) + "\n")
     else:
-        print(readable(data, args.matrix))
+        print(readable(data, args.matrix, mated=len(set(matrix.probe_ids) & set(matrix.gallery_ids))))
     return 0
+
+
+def _ids(ids: list[str], shown: int = 5) -> str:
+    """The first ``shown`` ids, and how many more."""
+    return ", ".join(ids[:shown]) + (f", and {len(ids) - shown} more" if len(ids) > shown else "")
+
+
+def unpaired_warnings(matrix, path: Path) -> list[str]:
+    """One line per side that has ids the other side lacks (empty for a paired matrix)."""
+    gallery, probe = set(matrix.gallery_ids), set(matrix.probe_ids)
+    lonely_probes = [p for p in matrix.probe_ids if p not in gallery]
+    lonely_rows = [g for g in matrix.gallery_ids if g not in probe]
+    lines = []
+    if lonely_probes:
+        lines.append(f"{path}: {len(lonely_probes)} probe column(s) without a gallery row ({_ids(lonely_probes)}): "
+                     f"they cannot be identified, so they are left out of rank-1, rank-5 and the CMC (identified "
+                     f"among {len(probe) - len(lonely_probes)} of {len(probe)} probes) but count as impostor pairs "
+                     "for ROC AUC, AP and EER. Fix: add their gallery rows, or remove the columns")
+    if lonely_rows:
+        lines.append(f"{path}: {len(lonely_rows)} gallery row(s) without a probe column ({_ids(lonely_rows)}): "
+                     "they are impostor candidates for every probe (as intended for a gallery larger than the "
+                     "probe set); if they should have a probe, add its column")
+    return lines
 
 
 def _corner_is_empty(path: Path) -> bool:
@@ -80,8 +108,8 @@ def _corner_is_empty(path: Path) -> bool:
     return not first or not first[0].strip()
 
 
-def readable(data: dict, path: Path) -> str:
-    """A short human-readable summary of a metrics dict."""
+def readable(data: dict, path: Path, mated: int | None = None) -> str:
+    """A short human-readable summary of a metrics dict (``mated``: probes with a gallery row)."""
     from tabulate import tabulate
 
     def fmt(key: str) -> str:
@@ -93,6 +121,8 @@ def readable(data: dict, path: Path) -> str:
     rows = [
         ("subjects (gallery x probe)", f"{data['n']} ({data['n_gallery']} x {data['n_probe']})"),
         ("metric / protocol", f"{data['metric']} / {data['protocol']}"),
+        *([("identification", f"identified among {mated} of {data['n_probe']} probes")]
+          if mated is not None and mated != data["n_probe"] else []),
         ("rank-1 [95% CI]", fmt("rank1")), ("rank-5", fmt("rank5")),
         ("chance rank-1", f"{data['chance']['rank1']:.4f}"),
         ("ROC AUC", fmt("roc_auc")), ("average precision", fmt("average_precision")), ("EER", fmt("eer")),

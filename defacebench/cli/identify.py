@@ -25,10 +25,22 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="split and bootstrap seed")
     p.add_argument("--n-bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--policy", default="f1", help="threshold policy: f1, youden or far=<x>")
-    p.add_argument("--max-pixels", type=int, default=ImageLimits().max_pixels, metavar="N",
+    p.add_argument("--max-pixels", type=positive_int, default=ImageLimits().max_pixels, metavar="N",
                    help=f"refuse images with more pixels (default {ImageLimits().max_pixels:,}); "
                         "such an image stays a non-match")
     p.set_defaults(func=run)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (a cap of 0 pixels would refuse every image)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a positive pixel count") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} would refuse every image; give a positive pixel count "
+                                         f"(default {ImageLimits().max_pixels:,})")
+    return value
 
 
 def _plugin(kind: str, name: str, plugins_file):

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from defacebench.errors import DefacebenchError
 from defacebench.run.options import add_to_argparse, run_config
-from defacebench.run.session import DefacerFailedError, Session, Status
+from defacebench.run.session import Session
 
 
 def register(subparsers) -> None:
@@ -31,20 +30,11 @@ def run(args: argparse.Namespace) -> int:
     plan = session.plan()
     session.prepare()
     for item in plan:
-        if item.skip:
-            session.record(item.key, Status("skipped", item.skip))
+        status, outcome = session.run_item(item)
+        if status.status in ("defacer_failed", "failed"):
+            print(f"{status.status.replace('_', ' ').upper()} {item.key}: {status.reason}", file=sys.stderr)
+        if outcome is None:
             continue
-        try:
-            outcome = session.evaluate(item)
-        except DefacerFailedError as exc:
-            session.record(item.key, Status("defacer_failed", str(exc)))
-            print(f"DEFACER FAILED {item.key}: {exc}", file=sys.stderr)
-            continue
-        except DefacebenchError as exc:
-            session.record(item.key, Status("failed", f"{type(exc).__name__}: {exc}"))
-            print(f"FAILED {item.key}: {exc}", file=sys.stderr)
-            continue
-        session.record(item.key, Status("passed"))
         row = outcome.row
         print(f"{item.key}: n={row.n} rank1={row.rank1:.3f} roc_auc={row.roc_auc:.3f} "
               f"detection={row.detection_rate:.2f} ({outcome.seconds:.1f} s)")

@@ -74,15 +74,19 @@ def known_files(registry) -> tuple[list[KnownFile], list[str]]:
 
 
 def status(record: WeightFile) -> dict:
-    """present / missing / sha256 mismatch, with size and digest (actual when present)."""
+    """present / missing / corrupt (sha256 mismatch, or the plugin's check says why), with size and
+    digest (actual when present)."""
     path = Path(record.path)
     if not path.is_file():
         get = f"defacebench weights fetch {record.name}" if record.fetch else record.how
         return {"status": "missing", "size": None, "sha256": record.sha256 or None, "get": get}
     actual = file_hash(path)
-    ok = not record.sha256 or actual == record.sha256
-    return {"status": "present" if ok else "sha256 mismatch", "size": path.stat().st_size, "sha256": actual,
-            "get": "" if ok else f"defacebench weights fetch --force {record.name}"}
+    problem = "" if not record.sha256 or actual == record.sha256 else \
+        f"{path} is corrupt: sha256 {actual[:16]}... is not the expected {record.sha256[:16]}..."
+    problem = problem or (record.check() if record.check else "")
+    fix = f"defacebench weights fetch --force {record.name}" if record.fetch else record.how
+    return {"status": "corrupt" if problem else "present", "size": path.stat().st_size, "sha256": actual,
+            "get": fix if problem else "", **({"problem": problem} if problem else {})}
 
 
 def run_list(args: argparse.Namespace) -> int:

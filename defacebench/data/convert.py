@@ -11,9 +11,12 @@ disagree: dcm2niix pads and rotates, SimpleITK ignores the shear): the harness t
 the sheared geometry from the headers, and resamples once (:mod:`defacebench.data.tilt`), so the
 converters give identical volumes. NRRD/MHA/MHD files are read with SimpleITK. The modality
 is decided by :mod:`defacebench.data.modality` and recorded. The record keeps the converter's
-original affine, why the series was chosen, the tilt, the modality decision, and no patient metadata.
+original affine, why the series was chosen, the tilt, the modality decision, the voxel and
+field-of-view sizes, and no patient metadata: series are named by a digest of their UID
+(:func:`~defacebench.data.series_choice.uid_digest`), never by the UID. A blank volume, or one that
+cannot hold a face, fails its conversion (:mod:`defacebench.data.intake_checks`).
 When a folder held several series, the record carries a
-:class:`~defacebench.data.dicomio.SeriesChoice` and :func:`series_notice` gives the line to print.
+:class:`~defacebench.data.series_choice.SeriesChoice` and :func:`series_notice` gives the line to print.
 """
 
 from __future__ import annotations
@@ -29,27 +32,33 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.contracts import Volume
-from defacebench.data.dicomio import SeriesChoice
+from defacebench.data.intake_checks import GeometryLimits, check_volume
 from defacebench.data.modality import decide as decide_modality
 from defacebench.data.modality import declared_from_dicom, declared_from_name
+from defacebench.data.series_choice import SeriesChoice, matches, uid_digest
 from defacebench.data.tilt import TILT_TOLERANCE_DEG, detilt, shear_deg
 from defacebench.data.volume import check_affine, check_finite, load_volume, save_volume
 from defacebench.errors import ConversionError
 
 CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
+RECORD_VERSION = 2
+"""Version of :class:`ConversionRecord`'s content, part of the convert stage's cache key: version 2
+names series by digest (a cached version-1 record would carry raw SeriesInstanceUIDs into outputs)."""
 
 
 @dataclass(frozen=True)
 class ConversionParams:
-    """Which converter to use, optionally which series (overrides the selection rule), what to do
-    with several series in one folder (``pick`` one by the documented rule, recorded and printed, or
-    ``fail`` the acquisition), and the modality choice (``auto`` decides from the headers and
-    intensities; ``ct``/``mri`` force it)."""
+    """Which converter to use, optionally which series (a SeriesInstanceUID or its digest; it
+    overrides the selection rule in the folder that holds it), what to do with several series in
+    one folder (``pick`` one by the documented rule, recorded and printed, or ``fail`` the
+    acquisition), the modality choice (``auto`` decides from the headers and intensities;
+    ``ct``/``mri`` force it), and when a volume is too coarse to use or to trust."""
 
     converter: str = "pydicom"
     series_uid: str | None = None
     several_series: str = "pick"
     modality: str = "auto"
+    geometry: GeometryLimits = GeometryLimits()
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class ConversionRecord:
 
     output_path: Path
     original_affine: list  # the converter's output affine, before canonical reorientation
-    series_uid: str | None
+    series_uid: str | None  # the converted series' digest (uid_digest), never the UID itself
     series_rule: str
     modality: str  # the decided modality: "ct" or "mri"
     warnings: tuple[str, ...] = ()
@@ -68,6 +77,8 @@ class ConversionRecord:
     dicom_modality: str = ""  # the series' DICOM Modality tag as written ("CT", "MR", ...)
     modality_decision: dict | None = None  # ModalityDecision.to_dict()
     gantry_tilt_deg: float = 0.0  # shear of the series' grid, resampled away when > 0
+    series_requested: bool = False  # the series is the one --series chose (else: the folder's rule)
+    geometry: dict | None = None  # voxel and field-of-view sizes (mm) along the canonical axes
 
     def to_dict(self) -> dict:
         """JSON-able dict (paths as strings)."""
@@ -212,7 +223,7 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
     if skipped:
         warnings.append(f"{folder}: skipped {len(skipped)} non-image DICOM file(s) (e.g. {skipped[0].name})")
     if len(series) > 1:
-        warnings.append(f"{folder}: {len(series)} series found; converted {chosen.uid} ({rule})")
+        warnings.append(f"{folder}: {len(series)} series found; converted {uid_digest(chosen.uid)} ({rule})")
     if tilt > TILT_TOLERANCE_DEG:
         warnings.append(f"{folder}: gantry tilt {tilt:.2f} deg: resampled to an orthogonal grid (linear)")
     with tempfile.TemporaryDirectory(prefix="defacebench-convert-") as tmp:
@@ -221,6 +232,8 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
         if params.converter in ("dicom2nifti", "dcm2niix"):  # they read a folder: show them only this series
             _link_files([s.path for s in ordered], src)
         volume, original = _convert_series(params.converter, src, Path(tmp), folder, ordered, tilt)
+    geometry, checked = check_volume(volume.data, volume.affine, str(folder), params.geometry)
+    warnings += checked
     decision = decide_modality(volume.data, where=str(folder), declared=declared_from_dicom(chosen.modality),
                                declared_by="DICOM Modality", choice=params.modality)
     if decision.warning:
@@ -228,11 +241,13 @@ def convert_dicom(folder: Path, out_path: Path, params: ConversionParams) -> Con
     volume = Volume(volume.data, volume.affine, modality=decision.modality)
     save_volume(volume, out_path)
     return ConversionRecord(
-        output_path=Path(out_path), original_affine=original.tolist(), series_uid=chosen.uid,
+        output_path=Path(out_path), original_affine=original.tolist(), series_uid=uid_digest(chosen.uid),
         series_rule=rule, modality=decision.modality, warnings=tuple(warnings),
         converter=params.converter, shape=tuple(int(n) for n in volume.data.shape),  # type: ignore[arg-type]
         series_choice=choice,
         dicom_modality=chosen.modality, modality_decision=decision.to_dict(), gantry_tilt_deg=round(tilt, 4),
+        series_requested=params.series_uid is not None and matches(chosen.uid, params.series_uid),
+        geometry=geometry,
     )
 
 
@@ -246,6 +261,15 @@ def series_notice(record: ConversionRecord | dict | None) -> str | None:
     if not choice:
         return None
     return (choice if isinstance(choice, SeriesChoice) else SeriesChoice.from_dict(choice)).notice()
+
+
+def conversion_notices(record: ConversionRecord | dict | None) -> list[str]:
+    """Every line a user must see about one conversion: the series choice (:func:`series_notice`),
+    then the record's warnings (coarse voxels, short field of view, modality, tilt, skipped files),
+    without the series warning the notice already says."""
+    warnings = record.warnings if isinstance(record, ConversionRecord) else (record or {}).get("warnings", ())
+    notice = series_notice(record)
+    return ([notice] if notice else []) + [w for w in warnings if not (notice and " series found; converted " in w)]
 
 
 def convert_file(path: Path, out_path: Path, params: ConversionParams) -> ConversionRecord:
@@ -263,6 +287,7 @@ def convert_file(path: Path, out_path: Path, params: ConversionParams) -> Conver
         except Exception:  # load_volume below raises the named ConversionError
             original = np.eye(4)
         volume, reader = load_volume(path, modality="ct"), "nibabel"
+    geometry, warnings = check_volume(volume.data, volume.affine, str(path), params.geometry)
     declared = declared_from_name(path)
     decision = decide_modality(volume.data, where=str(path), declared=declared, declared_by="BIDS suffix",
                                choice=params.modality)
@@ -271,9 +296,9 @@ def convert_file(path: Path, out_path: Path, params: ConversionParams) -> Conver
     return ConversionRecord(
         output_path=Path(out_path), original_affine=original.tolist(), series_uid=None,
         series_rule=f"{reader} input", modality=decision.modality,
-        warnings=(decision.warning,) if decision.warning else (), converter=reader,
+        warnings=tuple(warnings) + ((decision.warning,) if decision.warning else ()), converter=reader,
         shape=tuple(int(n) for n in volume.data.shape),  # type: ignore[arg-type]
-        modality_decision=decision.to_dict(),
+        modality_decision=decision.to_dict(), geometry=geometry,
     )
 
 

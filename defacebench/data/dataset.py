@@ -13,77 +13,35 @@ Image files other than NIfTI (NRRD ``.nrrd``/``.nhdr``, MetaImage ``.mha``/``.mh
 of kind "itk", read with SimpleITK at conversion; a MetaImage's ``.raw``/``.zraw`` data file is its
 sidecar, not a scan.
 
-(a) and (c) may be mixed in one folder. The top folder of the sample dataset (with ``sample.json``)
-means its ``dicom/`` tree. Subject ids stay strings and are sorted naturally
-(``2`` before ``10``). One bad subject never stops discovery: it becomes a :class:`DatasetFailure`
-row (empty folder, duplicate id, missing file, ambiguous content; for a CSV manifest with its row
-number). A subject kept with fewer acquisitions than listed is in :attr:`Dataset.incomplete_subjects`,
-so a scenario that needs the missing one can fail it instead of silently using another. An
-unusable root, and a dataset where every subject failed, raise :class:`~defacebench.errors.DatasetError`.
+(a) and (c) may be mixed in one folder. A folder the harness wrote itself (a ``--results`` folder,
+``convert --out``, a stage cache: they carry a marker, see :mod:`defacebench.util.outputs`) is
+never a subject or session; it is listed in :attr:`Dataset.ignored`. The top folder of the sample
+dataset (with ``sample.json``) means its ``dicom/`` tree. Subject ids stay strings and are sorted
+naturally (``2`` before ``10``). One bad subject never stops discovery: it becomes a
+:class:`DatasetFailure` row (empty folder, duplicate id, missing file, ambiguous content; for a CSV
+manifest with its row number, also an id that is a path or two rows naming one scan:
+:mod:`defacebench.data.csv_manifest`). A subject kept with fewer acquisitions than listed is in
+:attr:`Dataset.incomplete_subjects`, so a scenario that needs the missing one can fail it instead of
+silently using another. An unusable root, and a dataset where every subject failed, raise
+:class:`~defacebench.errors.DatasetError`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from defacebench.data.itkio import ITK_SUFFIXES, is_itk_image
+from defacebench.data.acquisitions import (IGNORED_SUFFIXES, Acquisition, DatasetFailure, Found, Subject,
+                                           acquisition_in, harness_output, image_kind, is_image_file, natural_key,
+                                           nifti_stem, scan_files, strip_prefix, subdirs, tree_files)
+from defacebench.data.csv_manifest import read_manifest
 from defacebench.util.hashing import file_sha256
-from defacebench.data.volume import NIFTI_SUFFIXES, is_nifti
 from defacebench.errors import DatasetError
 
-IGNORED_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".bval", ".bvec", ".log", ".raw", ".zraw")
-"""Sidecar files that sit next to scans and are neither DICOM nor images themselves."""
-
-
-def is_image_file(path: Path) -> bool:
-    """A single-file volume: NIfTI, or an ITK format (NRRD, MHA/MHD)."""
-    return is_nifti(path) or is_itk_image(path)
-
-
-def image_kind(path: Path) -> str:
-    """The acquisition kind of a single-file volume: "nifti" or "itk"."""
-    return "nifti" if is_nifti(path) else "itk"
-
-
-@dataclass(frozen=True)
-class Acquisition:
-    """One scan of one subject: ``kind`` "dicom" (``path`` = a folder with one or more series) or
-    "nifti" (``path`` = the file)."""
-
-    subject_id: str
-    session: str
-    path: Path
-    kind: str
-
-    @property
-    def acq_id(self) -> str:
-        """Unique id of the acquisition in its dataset: ``subject`` or ``subject_session``."""
-        return self.subject_id if self.session == "" else f"{self.subject_id}_{self.session}"
-
-
-@dataclass(frozen=True)
-class Subject:
-    """A subject and its acquisitions (sorted by session)."""
-
-    subject_id: str
-    acquisitions: tuple[Acquisition, ...]
-
-
-@dataclass(frozen=True)
-class DatasetFailure:
-    """A subject or one of its acquisitions (or an unattributable path) discovery had to leave out,
-    and why; ``row`` is the CSV manifest's line number and ``session`` the acquisition's session."""
-
-    subject_id: str | None
-    path: Path
-    reason: str
-    row: int | None = None
-    session: str | None = None
+__all__ = ["IGNORED_SUFFIXES", "Acquisition", "Dataset", "DatasetFailure", "Subject", "discover", "file_digest",
+           "image_kind", "is_image_file", "natural_key", "nifti_stem"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +51,7 @@ class Dataset:
     root: Path
     subjects: tuple[Subject, ...]
     failures: tuple[DatasetFailure, ...] = ()
+    ignored: tuple[Path, ...] = ()  # the harness's own output folders found in the root, left out
 
     @property
     def subject_ids(self) -> tuple[str, ...]:
@@ -141,76 +100,20 @@ def file_digest(path: Path) -> str:
 
 
 def _input_files(acq: Acquisition) -> list[Path]:
-    """The files an acquisition reads (all non-hidden files under a DICOM folder)."""
+    """The files an acquisition reads (all non-hidden files under a DICOM folder, outside the
+    harness's own output folders)."""
     if acq.kind in ("nifti", "itk") or acq.path.is_file():
         return [acq.path]
-    return sorted(p for p in acq.path.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders embedded numbers numerically: ``sub-2`` < ``sub-10``."""
-    parts = re.split(r"(\d+)", text)
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p.lower()) for p in parts if p != "")
-
-
-def nifti_stem(path: Path) -> str:
-    """File name without ``.nii``/``.nii.gz`` (or an ITK image suffix)."""
-    name = path.name
-    for suffix in sorted(NIFTI_SUFFIXES + ITK_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def _scan_files(folder: Path) -> list[Path]:
-    """Non-hidden, non-sidecar files directly in ``folder``."""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(IGNORED_SUFFIXES)
-    )
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    """Non-hidden subfolders of ``folder``, naturally sorted."""
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: natural_key(p.name))
-
-
-def _strip(prefix: str, name: str) -> str:
-    """``name`` without a BIDS entity prefix such as ``sub-`` or ``ses-``."""
-    return name[len(prefix):] if name.startswith(prefix) else name
-
-
-Found = tuple[list[Acquisition], list[DatasetFailure]]
-
-
-def _acquisition_in(folder: Path, subject_id: str, session: str) -> Acquisition | DatasetFailure:
-    """The single acquisition held directly in ``folder``, or the failure explaining why not."""
-    files = _scan_files(folder)
-    niftis = [f for f in files if is_image_file(f)]
-    if niftis and len(niftis) == len(files):
-        if len(niftis) > 1:
-            names = ", ".join(f.name for f in niftis[:4])
-            return DatasetFailure(subject_id, folder, f"{folder}: several image files ({names}); "
-                                  "keep one per acquisition or list them in a CSV manifest")
-        return Acquisition(subject_id, session, niftis[0], image_kind(niftis[0]))
-    if files:
-        return Acquisition(subject_id, session, folder, "dicom")
-    if any(p.is_file() for p in folder.rglob("*") if not p.name.startswith(".")):
-        # series in nested folders (e.g. DICOM exported as study/series/image)
-        return Acquisition(subject_id, session, folder, "dicom")
-    return DatasetFailure(subject_id, folder, f"{folder}: empty folder (no DICOM or NIfTI files); "
-                          "remove it or put the subject's scan in it")
+    return tree_files(acq.path)
 
 
 def _subject_folder(folder: Path) -> Found:
     """Acquisitions of one subject folder: its own files, or one session per subfolder."""
     subject_id = folder.name
-    if _scan_files(folder) or not _subdirs(folder):
-        found = [_acquisition_in(folder, subject_id, "")]
+    if scan_files(folder) or not subdirs(folder):
+        found = [acquisition_in(folder, subject_id, "")]
     else:
-        found = [_acquisition_in(sub, subject_id, _strip("ses-", sub.name)) for sub in _subdirs(folder)]
+        found = [acquisition_in(sub, subject_id, strip_prefix("ses-", sub.name)) for sub in subdirs(folder)]
     return ([f for f in found if isinstance(f, Acquisition)],
             [f for f in found if isinstance(f, DatasetFailure)])
 
@@ -218,13 +121,13 @@ def _subject_folder(folder: Path) -> Found:
 def _bids(root: Path) -> Found:
     """``sub-*/[ses-*/]{ct,anat}/*.nii[.gz]``."""
     acqs, fails = [], []
-    for sub in (p for p in _subdirs(root) if p.name.startswith("sub-")):
-        subject_id = _strip("sub-", sub.name)
-        sessions = [s for s in _subdirs(sub) if s.name.startswith("ses-")] or [sub]
+    for sub in (p for p in subdirs(root) if p.name.startswith("sub-")):
+        subject_id = strip_prefix("sub-", sub.name)
+        sessions = [s for s in subdirs(sub) if s.name.startswith("ses-")] or [sub]
         for ses in sessions:
-            session = _strip("ses-", ses.name) if ses is not sub else ""
+            session = strip_prefix("ses-", ses.name) if ses is not sub else ""
             files = [f for mod in ("ct", "anat") if (ses / mod).is_dir()
-                     for f in _scan_files(ses / mod) if is_image_file(f)]
+                     for f in scan_files(ses / mod) if is_image_file(f)]
             if len(files) == 1:
                 acqs.append(Acquisition(subject_id, session, files[0], image_kind(files[0])))
             elif not files:
@@ -240,70 +143,14 @@ def _bids(root: Path) -> Found:
 def _folders(root: Path) -> Found:
     """Subject folders and flat NIfTI files directly in ``root``."""
     acqs, fails = [], []
-    for f in _scan_files(root):
+    for f in scan_files(root):
         if is_image_file(f):
             acqs.append(Acquisition(nifti_stem(f), "", f, image_kind(f)))
-    for sub in _subdirs(root):
+    for sub in subdirs(root):
         a, fl = _subject_folder(sub)
         acqs += a
         fails += fl
     return acqs, fails
-
-
-def _manifest(csv_path: Path) -> Found:
-    """Rows ``subject_id,path[,session]``; relative paths are relative to the CSV's folder.
-
-    Each bad row is a failure naming the CSV, its line number and the path; a row never makes
-    discovery look anywhere but the path it gives.
-    """
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{csv_path}: cannot read the manifest ({exc}). Fix: give a UTF-8 CSV.") from exc
-    if not rows or not {"subject_id", "path"} <= set(rows[0]):
-        raise DatasetError(f"{csv_path}: manifest needs a header with columns subject_id,path[,session] "
-                           "and at least one row. Fix: add the header line.")
-    acqs, fails = [], []
-    for n, row in enumerate(rows, start=2):
-        sid, raw, session = (row.get("subject_id") or "").strip(), (row.get("path") or "").strip(), \
-            (row.get("session") or "").strip()
-        found = _manifest_row(csv_path, n, sid, raw, session)
-        (acqs if isinstance(found, Acquisition) else fails).append(found)
-    return acqs, fails
-
-
-def _manifest_row(csv_path: Path, n: int, sid: str, raw: str, session: str) -> Acquisition | DatasetFailure:
-    """The acquisition one manifest row names, or the failure naming the row and what is wrong."""
-    where = f"{csv_path} line {n}"
-
-    def fail(reason: str, path: Path = csv_path) -> DatasetFailure:
-        return DatasetFailure(sid or None, path, f"{where}: {reason}", row=n, session=session)
-
-    if not sid or not raw:
-        return fail("empty subject_id or path; fill both columns or remove the row")
-    path = Path(raw) if Path(raw).is_absolute() else csv_path.parent / raw
-    if not path.exists():
-        return fail(f"{path} does not exist (subject {sid}{', session ' + session if session else ''}); "
-                    "fix the path or remove the row", path)
-    if path.is_file() and is_image_file(path):
-        return Acquisition(sid, session, path, image_kind(path))
-    if path.is_file():
-        what = "is a single DICOM file" if _is_dicom_file(path) else "is not an image file (.nii/.nii.gz, .nrrd, .mha/.mhd)"
-        return fail(f"{path} {what}; give an image file or the folder holding the subject's DICOM series", path)
-    found = _acquisition_in(path, sid, session)
-    if isinstance(found, DatasetFailure):
-        return fail(found.reason, path)
-    return found
-
-
-def _is_dicom_file(path: Path) -> bool:
-    """True when ``path`` starts with a DICOM Part-10 preamble ("DICM" at byte 128)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
 
 
 def _group(acqs: list[Acquisition], fails: list[DatasetFailure]) -> tuple[tuple[Subject, ...], list[DatasetFailure]]:
@@ -339,8 +186,8 @@ def discover(path: Path | str) -> Dataset:
         if root.suffix.lower() != ".csv":
             raise DatasetError(f"{root}: a dataset is a folder or a CSV manifest "
                                "(subject_id,path[,session]); got a file. Fix: give its folder.")
-        acqs, fails = _manifest(root)
-    elif any(p.name.startswith("sub-") for p in _subdirs(root)):
+        acqs, fails = read_manifest(root)
+    elif any(p.name.startswith("sub-") for p in subdirs(root)):
         acqs, fails = _bids(root)
     else:
         acqs, fails = _folders(root)
@@ -350,7 +197,9 @@ def discover(path: Path | str) -> Dataset:
                            "folders). Fix: point to the dataset root.")
     if not subjects:
         raise DatasetError(_nothing_usable(root, fails))
-    return Dataset(root=root, subjects=subjects, failures=tuple(fails))
+    ignored = () if root.is_file() else tuple(sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and harness_output(p)))
+    return Dataset(root=root, subjects=subjects, failures=tuple(fails), ignored=ignored)
 
 
 def _nothing_usable(root: Path, fails: list[DatasetFailure], shown: int = 3) -> str:

@@ -4,9 +4,9 @@ Converters (dicom2nifti, dcm2niix) are good at turning a clean series into NIfTI
 or fail cryptically on a messy folder. This module checks the folder first so every problem
 becomes a :class:`~defacebench.errors.ConversionError` naming the file, what is wrong and the fix:
 non-DICOM or corrupt files, a single slice, missing slices or uneven spacing, inconsistent slices
-within one series, slices of more than one patient. A folder with several series of one patient
-gets one picked by a documented rule (or fails, on request), and the choice is returned as a
-:class:`SeriesChoice` so it is printed and recorded, never silent.
+within one series, slices of more than one patient, truncated files. Which series of a folder
+holding several is converted, and how series are named in outputs (a digest, never the UID), is
+:mod:`defacebench.data.series_choice` (re-exported here).
 """
 
 from __future__ import annotations
@@ -20,19 +20,16 @@ from typing import Any
 import numpy as np
 import pydicom
 
+from defacebench.data.acquisitions import tree_files
+from defacebench.data.series_choice import (SERIES_RULE, SEVERAL_SERIES, SeriesCandidate, SeriesChoice,
+                                            select_series, uid_digest)
 from defacebench.errors import ConversionError
+
+__all__ = ["SERIES_RULE", "SEVERAL_SERIES", "Series", "SeriesCandidate", "SeriesChoice", "SliceHeader", "find_series",
+           "header_affine", "read_header", "select_series", "sorted_slices", "uid_digest"]
 
 SKIP_NAMES = {"DICOMDIR"}
 SIDECAR_SUFFIXES = (".json", ".txt", ".md", ".csv", ".tsv", ".log", ".xml", ".ini")
-
-SERIES_RULE = (
-    "CT before other modalities, then axial, then most slices, then thinnest slices, "
-    "then smallest SeriesInstanceUID"
-)
-"""How :func:`select_series` chooses among several series (recorded with every conversion)."""
-SEVERAL_SERIES = ("pick", "fail")
-"""What to do with several series in one acquisition folder: pick one by SERIES_RULE, or fail."""
-
 
 @dataclass(frozen=True)
 class SliceHeader:
@@ -104,10 +101,46 @@ def _unreadable(path: Path, why: str) -> ConversionError:
     )
 
 
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_UNDEFINED = 0xFFFFFFFF
+_LONGEST_ELEMENT_HEADER = 12  # explicit VR with a 4-byte length: tag 4, VR 2, reserved 2, length 4
+
+
+def _cut_short(path: Path, ds) -> str | None:
+    """Why the file ends before its last element does (a truncated copy), or None.
+
+    pydicom stops quietly where a file ends: a value cut in half comes back short, a cut element
+    header is dropped. Both show in the raw elements' offsets: the last element's value runs past
+    the end of the file (certain), or a few bytes too short for an element header are left over
+    (only told when the object also lacks what an image needs; see :func:`read_header`).
+    """
+    size = path.stat().st_size
+    last = max(((e.value_tell, e.length, e.tag) for e in ds.elements()
+                if getattr(e, "value_tell", None) is not None and e.length not in (None, _UNDEFINED)), default=None)
+    if last is None:
+        return None
+    tell, length, tag = last
+    if tell + length > size:
+        return f"the file ends {tell + length - size} byte(s) inside element {tag}"
+    if 0 < size - (tell + length) < _LONGEST_ELEMENT_HEADER:
+        return f"the file ends inside the header of the element after {tag}"
+    return None
+
+
+def _is_image_class(ds) -> bool:
+    """True when the object's SOP Class is an image storage class (CT/MR/... Image Storage)."""
+    try:
+        return "Image Storage" in pydicom.uid.UID(str(ds.SOPClassUID)).name
+    except Exception:  # noqa: BLE001 - an unparsable SOP Class UID is no known image class
+        return False
+
+
 def _check_pixel_bytes(path: Path, ds) -> None:
-    """Raise when an uncompressed image's pixel data is shorter than its size says (truncated)."""
+    """Raise when an image's pixel data is missing, or (uncompressed) shorter than its size says."""
+    if not any(tag in ds for tag in PIXEL_TAGS):
+        raise _unreadable(path, "the file ends before its pixel data; truncated")
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is None or syntax.is_compressed:
+    if syntax is None or syntax.is_compressed or "PixelData" not in ds:
         return
     needed = (int(ds.Rows) * int(ds.get("Columns", 0)) * int(ds.get("BitsAllocated", 16)) // 8
               * int(ds.get("SamplesPerPixel", 1)) * int(ds.get("NumberOfFrames", 1) or 1))
@@ -117,11 +150,12 @@ def _check_pixel_bytes(path: Path, ds) -> None:
 
 
 def read_header(path: Path) -> SliceHeader | None:
-    """Read one file's header and check its pixel data is complete.
+    """Read one file's header and check it and its pixel data are complete.
 
-    Returns None for a valid DICOM object that is not an image (a structured report, presentation
+    Returns None for an intact DICOM object that is not an image (a structured report, presentation
     state: scanners export them next to the slices); raises ConversionError naming the file when
-    it is not DICOM or is corrupt.
+    it is not DICOM, is corrupt, or is truncated (issue 25: an image slice cut before its series UID
+    used to pass as "non-image" and silently leave the volume a slice short).
     """
     try:
         # full read (slices are small): a truncated pixel block is caught here, with the file's name
@@ -129,11 +163,26 @@ def read_header(path: Path) -> SliceHeader | None:
         ds.get("Rows")  # forces parsing of the header up to the image attributes
     except Exception as exc:  # pydicom raises many types (InvalidDicomError, EOFError, struct.error...)
         raise _unreadable(path, f"{type(exc).__name__}: {exc}") from exc
+    cut = _cut_short(path, ds)
+    if cut and not cut.startswith("the file ends inside the header"):
+        raise _unreadable(path, f"truncated: {cut}")
     if "SOPClassUID" not in ds:
         raise _unreadable(path, "header ends before the SOP Class UID (truncated?)")
     if "SeriesInstanceUID" not in ds or "Rows" not in ds:
+        if cut or _is_image_class(ds):
+            raise _unreadable(path, f"truncated: {cut or 'an image whose header ends before its series UID or size'}")
         return None
-    _check_pixel_bytes(path, ds)
+    try:
+        _check_pixel_bytes(path, ds)
+        return _slice_header(path, ds)
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a value pydicom cannot convert: a damaged or cut header
+        raise _unreadable(path, f"{type(exc).__name__}: {exc}; truncated or damaged header") from exc
+
+
+def _slice_header(path: Path, ds) -> SliceHeader:
+    """The :class:`SliceHeader` of an image object read by :func:`read_header`."""
     thickness = ds.get("SliceThickness")
     return SliceHeader(
         path=path,
@@ -178,15 +227,10 @@ def check_one_patient(headers: list[SliceHeader], folder: Path) -> None:
 
 
 def list_dicom_files(folder: Path) -> list[Path]:
-    """Candidate DICOM files under ``folder`` (recursive; hidden files, DICOMDIR and sidecars skipped)."""
-    files = [
-        p
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.name not in SKIP_NAMES
-        and not p.name.lower().endswith(SIDECAR_SUFFIXES)
-    ]
+    """Candidate DICOM files under ``folder`` (recursive; hidden files and folders, the harness's own
+    output folders, DICOMDIR and sidecars skipped)."""
+    files = [p for p in tree_files(folder)
+             if p.name not in SKIP_NAMES and not p.name.lower().endswith(SIDECAR_SUFFIXES)]
     if not files:
         raise ConversionError(f"{folder}: empty folder, no DICOM files. Fix: put the subject's series in it.")
     return files
@@ -214,84 +258,6 @@ def find_series(folder: Path) -> tuple[list[Series], list[Path]]:
     return series, skipped
 
 
-@dataclass(frozen=True)
-class SeriesCandidate:
-    """What the selection rule saw of one series (no patient data)."""
-
-    uid: str
-    modality: str
-    n_slices: int
-    thickness: float
-    axial: bool
-
-    def describe(self) -> str:
-        """``uid (CT, axial, 9 slices, 2.5 mm)``."""
-        return (f"{self.uid} ({self.modality or 'no modality'}, {'axial' if self.axial else 'non-axial'}, "
-                f"{self.n_slices} slices, {self.thickness:g} mm)")
-
-
-@dataclass(frozen=True)
-class SeriesChoice:
-    """Which series of a folder holding several was converted, why, and what the others were."""
-
-    folder: str
-    chosen: str
-    reason: str
-    candidates: tuple[SeriesCandidate, ...]
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SeriesChoice":
-        """Rebuild from the JSON form stored with a cached conversion record."""
-        cands = tuple(SeriesCandidate(**c) for c in data.get("candidates", ()))
-        return cls(data["folder"], data["chosen"], data["reason"], cands)
-
-    def notice(self) -> str:
-        """One line for the console: the folder, the series converted, the others, how to choose."""
-        chosen = next(c for c in self.candidates if c.uid == self.chosen)
-        others = ", ".join(c.describe() for c in self.candidates if c.uid != self.chosen)
-        return (f"{self.folder}: {len(self.candidates)} DICOM series; converted {chosen.describe()} "
-                f"({self.reason}); not used: {others}. To choose another, pass --series UID "
-                "or move the other series out of the folder")
-
-
-def _candidate(s: Series) -> SeriesCandidate:
-    """The selection-relevant facts of one series."""
-    return SeriesCandidate(s.uid, s.modality, s.n_slices, s.thickness, s.is_axial)
-
-
-def select_series(series: list[Series], folder: Path, series_uid: str | None = None,
-                  several: str = "pick") -> tuple[Series, str, SeriesChoice | None]:
-    """Pick the series to convert: the user's ``series_uid``, the only one, or (``several="pick"``)
-    the first by ``SERIES_RULE``; ``several="fail"`` refuses a folder with several series.
-
-    Returns the series, why it was chosen, and a :class:`SeriesChoice` when there was a choice.
-    """
-    if several not in SEVERAL_SERIES:
-        raise ConversionError(f"several-series policy {several!r} is unknown; use one of {', '.join(SEVERAL_SERIES)}")
-    cands = tuple(_candidate(s) for s in series)
-    if series_uid is not None:
-        for s in series:
-            if s.uid == series_uid:
-                why = f"requested with --series {series_uid}"
-                return s, why, (SeriesChoice(str(folder), s.uid, why, cands) if len(series) > 1 else None)
-        listed = ", ".join(c.describe() for c in cands)
-        raise ConversionError(
-            f"{folder}: no series with SeriesInstanceUID {series_uid}; found {listed}. "
-            "Fix: pass one of these UIDs or drop --series."
-        )
-    if len(series) == 1:
-        return series[0], "only series in the folder", None
-    if several == "fail":
-        raise ConversionError(
-            f"{folder}: {len(series)} DICOM series in one acquisition folder ({', '.join(c.describe() for c in cands)}). "
-            "Fix: keep one series per folder, pass --series UID, or allow the documented choice (--several-series pick)."
-        )
-    ranked = sorted(series, key=lambda s: (s.modality != "CT", not s.is_axial, -s.n_slices, s.thickness, s.uid))
-    best = ranked[0]
-    why = f"{len(series)} series in the folder; chose {_candidate(best).describe()} by rule: {SERIES_RULE}"
-    return best, why, SeriesChoice(str(folder), best.uid, f"rule: {SERIES_RULE}", cands)
-
-
 def _check_consistent(series: Series) -> None:
     """All slices of one series share size, pixel spacing and orientation (else: mixed series)."""
     first = series.slices[0]
@@ -308,7 +274,7 @@ def _check_consistent(series: Series) -> None:
                 f"{s.path}: mixed series: this slice's size/pixel spacing/orientation "
                 f"({s.rows}x{s.columns}, {s.pixel_spacing}, {s.orientation}) differs from {first.path.name} "
                 f"({first.rows}x{first.columns}, {first.pixel_spacing}, {first.orientation}) in series "
-                f"{series.uid}. Fix: separate the acquisitions into their own folders or series."
+                f"{uid_digest(series.uid)}. Fix: separate the acquisitions into their own folders or series."
             )
 
 
@@ -320,7 +286,7 @@ def sorted_slices(series: Series, folder: Path) -> tuple[list[SliceHeader], floa
     """
     if series.n_slices < 2:
         raise ConversionError(
-            f"{folder}: series {series.uid} has a single slice ({series.slices[0].path.name}); a head "
+            f"{folder}: series {uid_digest(series.uid)} has a single slice ({series.slices[0].path.name}); a head "
             "volume needs many. Fix: export the whole series (or choose another with --series)."
         )
     missing = [s.path for s in series.slices if s.position is None or s.orientation is None]
@@ -345,7 +311,7 @@ def sorted_slices(series: Series, folder: Path) -> tuple[list[SliceHeader], floa
     if bad.size:
         k = int(bad[0])
         raise ConversionError(
-            f"{folder}: missing slice(s) or uneven spacing in series {series.uid}: gap of {gaps[k]:.3g} mm "
+            f"{folder}: missing slice(s) or uneven spacing in series {uid_digest(series.uid)}: gap of {gaps[k]:.3g} mm "
             f"between {ordered[k].path.name} and {ordered[k + 1].path.name}, expected {median:.3g} mm "
             f"({bad.size} irregular gap(s)). Fix: re-export the complete series with even spacing."
         )

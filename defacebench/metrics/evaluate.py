@@ -25,7 +25,8 @@ import numpy as np
 from defacebench.errors import EvaluationError
 from defacebench.metrics.bootstrap import BootstrapParams, bootstrap_cis
 from defacebench.metrics.distance import DistanceMatrix
-from defacebench.metrics.identification import chance_levels, cmc, rank1_tie_shared, rank_k, rank_table
+from defacebench.metrics.identification import (Identification, chance_levels, cmc, rank1_tie_shared, rank_k,
+                                                rank_table)
 from defacebench.metrics.pairs import make_pairs
 from defacebench.metrics.protocols import PROTOCOLS, EvalProtocol, get_protocol
 from defacebench.metrics.seed import seed_fit
@@ -65,6 +66,7 @@ class Evaluation:
     auprc_grid: float | None = None
     grid_max: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    identification: Identification | None = None
 
     @property
     def policy(self) -> str:
@@ -92,6 +94,7 @@ class Evaluation:
             "ci": {k: list(v) for k, v in self.ci.items()},
             "cmc": list(self.cmc), "chance": dict(self.chance),
             "identified_at_rank1": list(self.identified_ids),
+            "identification": self.identification.to_dict() if self.identification is not None else None,
             "detection_rate": self.detection_rate, "detection": dict(self.detection),
             "threshold_detail": self.threshold.to_dict(),
             "split": self.split.to_dict(), "threshold_free_on": self.threshold_free_on,
@@ -129,7 +132,7 @@ def evaluate_matrix(
     pairs, table = make_pairs(curve_matrix), rank_table(curve_matrix)
     ver = verification_metrics(pairs)
     ci = bootstrap_cis(curve_matrix, pairs, table, BootstrapParams(n_resamples=n_bootstrap, seed=seed))
-    ci = {**ci, **_wilson_cis(table)}
+    ci = {**ci, **_exact_cis(table)}
     fitted = _fit(matrix, curve_matrix, split, proto, policy)
     threshold, youden = fitted.threshold, fitted.youden
     roc_auc, auprc, grid_max = ver.roc_auc, None, None
@@ -148,24 +151,21 @@ def evaluate_matrix(
         split=split, threshold_free_on="calibration" if curve_matrix is not matrix and not split.fit_on_all else "all",
         n_bootstrap=n_bootstrap, bootstrap_seed=seed, auprc_grid=auprc, grid_max=grid_max,
         identified_ids=tuple(sorted(p for p, r in zip(curve_matrix.probe_ids, table.ranks) if r == 1)),
+        identification=Identification.from_matrix(curve_matrix),
     )
 
 
-def _wilson_cis(table) -> dict[str, tuple[float, float]]:
-    """95 % Wilson intervals of rank-1 and rank-5 as binomial proportions over the probes.
+def _exact_cis(table) -> dict[str, tuple[float, float]]:
+    """95 % Clopper-Pearson intervals of rank-1 and rank-5 as binomial proportions over the probes.
 
     Why next to the bootstrap: when every probe agrees (16/16 identified, or none) the percentile
-    bootstrap collapses to a point, which overstates certainty at small N; the Wilson interval
-    does not (16/16 gives about [0.81, 1.0])."""
-    from scipy.stats import binomtest
+    bootstrap collapses to a point, which overstates certainty at small N; the exact interval never
+    does (0/16 gives [0, 0.206], 16/16 gives [0.794, 1])."""
+    from defacebench.metrics.binomial import exact_interval
 
-    n = len(table.ranks)
-    out = {}
-    for k in (1, 5):
-        hits = int(round(rank_k(table, k) * n))
-        ci = binomtest(hits, n).proportion_ci(confidence_level=0.95, method="wilson") if n else None
-        out[f"rank{k}_wilson"] = (float(ci.low), float(ci.high)) if ci else (float("nan"), float("nan"))
-    return out
+    n = int(table.has_mate.sum())
+    return {f"rank{k}_exact": exact_interval(int(round(rank_k(table, k) * n)), n) if n else (float("nan"),) * 2
+            for k in (1, 5)}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ of identification (they still count as impostor pairs for verification).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -86,3 +87,65 @@ def rank1_tie_shared(table: RankTable) -> float:
 def chance_levels(n_gallery: int) -> dict[str, float]:
     """What a random guess achieves: rank-1 1/N, rank-5 min(5, N)/N, ROC AUC 0.5."""
     return {"rank1": 1.0 / n_gallery, "rank5": min(5, n_gallery) / n_gallery, "roc_auc": 0.5}
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One attack's rank-1 facts, enough to recompute its rank-1 under any relabelling of identities.
+
+    ``gallery``: the gallery ids. ``nearest``: for every mated probe (its id is a gallery id), the
+    gallery id strictly nearer to it than every other gallery entry, or None when there is none (no
+    face, +inf column, or a tie at the minimum). A probe is a rank-1 hit exactly when its nearest
+    entry is its own id (ties counted pessimistically, as :func:`rank_table` does); if identities were
+    relabelled by a permutation ``pi`` of the gallery, it would be a hit when ``nearest == pi(id)``.
+    That is what the max-T permutation test (:mod:`.maxt`) and the paired tests need, stored in
+    ``metrics.json`` without the matrix.
+    """
+
+    gallery: tuple[str, ...]
+    nearest: Mapping[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_matrix(cls, matrix: DistanceMatrix) -> "Identification":
+        values = matrix.values
+        gallery = set(matrix.gallery_ids)
+        if values.shape[0] == 0:
+            return cls(tuple(matrix.gallery_ids), {p: None for p in matrix.probe_ids if p in gallery})
+        best = np.argmin(values, axis=0)
+        low = values[best, np.arange(values.shape[1])]
+        unique = np.isfinite(low) & ((values == low[None, :]).sum(axis=0) == 1)
+        nearest = {p: (matrix.gallery_ids[b] if u else None)
+                   for p, b, u in zip(matrix.probe_ids, best.tolist(), unique.tolist()) if p in gallery}
+        return cls(tuple(matrix.gallery_ids), nearest)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Identification":
+        nearest = data.get("nearest") or {}
+        return cls(tuple(str(g) for g in data.get("gallery") or ()),
+                   {str(p): (None if g is None else str(g)) for p, g in nearest.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gallery": list(self.gallery), "nearest": dict(self.nearest)}
+
+    @property
+    def hits(self) -> dict[str, bool]:
+        """Mated probe id -> identified at rank 1."""
+        return {p: g == p for p, g in self.nearest.items()}
+
+    @property
+    def rank1(self) -> float:
+        """Share of mated probes identified at rank 1 (NaN without mated probes)."""
+        hits = self.hits
+        return float(np.mean(list(hits.values()))) if hits else float("nan")
+
+
+def hit_matrix(attacks: "list[Identification]") -> tuple[tuple[str, ...], np.ndarray]:
+    """The probe ids (sorted union) and the (attacks, probes) hits: 1.0 hit, 0.0 miss, NaN where the
+    attack has no such probe."""
+    probes = tuple(sorted(set().union(*(a.nearest for a in attacks)))) if attacks else ()
+    table = np.full((len(attacks), len(probes)), np.nan)
+    column = {p: j for j, p in enumerate(probes)}
+    for i, attack in enumerate(attacks):
+        for probe, hit in attack.hits.items():
+            table[i, column[probe]] = float(hit)
+    return probes, table

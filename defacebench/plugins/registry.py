@@ -18,7 +18,7 @@ from typing import Iterable
 
 from defacebench.plugins.entries import Entry, LoadProblem
 from defacebench.plugins.params import instantiate, params_from_table
-from defacebench.plugins.toml import ParamSetting, load_plugins_file
+from defacebench.plugins.toml import CommandDefacer, ParamSetting, load_plugins_file
 from defacebench.contracts import KINDS, PROTOCOLS, check_name, opt_in_reason
 from defacebench.errors import DuplicatePluginError, PluginError, PluginLoadError, PluginsFileError, UnknownPluginError
 
@@ -180,16 +180,28 @@ def _apply_setting(entries: dict[str, dict[str, Entry]], problems: list[LoadProb
         installed = ", ".join(sorted(entries[setting.kind])) or "(none)"
         raise PluginsFileError(f"{setting.where}: no installed {setting.kind[:-1]} named {base_name!r} "
                                f"(installed: {installed}); to declare a variant add plugin = \"<installed name>\"")
-    params = params_from_table(base.plugin.params, setting.table, setting.where)
-    try:
-        plugin = instantiate(base.plugin, params, name=setting.name if setting.base else None)
-    except PluginError as exc:
-        raise PluginsFileError(f"{setting.where}: {exc}") from exc
+    if isinstance(base.plugin, CommandDefacer):
+        plugin = _command_setting(base.plugin, setting)
+    else:
+        params = params_from_table(base.plugin.params, setting.table, setting.where)
+        try:
+            plugin = instantiate(base.plugin, params, name=setting.name if setting.base else None)
+        except PluginError as exc:
+            raise PluginsFileError(f"{setting.where}: {exc}") from exc
     source = f"{base.source}, params from {setting.where}"
     if setting.base is None:
         entries[setting.kind][setting.name] = Entry(setting.kind, setting.name, plugin, source, configured=True)
     else:
         _add(entries, Entry(setting.kind, setting.name, plugin, f"variant of {base_name}: {source}", configured=True))
+
+
+def _command_setting(base: CommandDefacer, setting: ParamSetting) -> CommandDefacer:
+    """A variant of a command defacer: the same table with the setting's keys changed. A table that
+    sets keys of a command defacer under its own name is its declaration, so only variants get here."""
+    if setting.base is None:
+        raise PluginsFileError(f"{setting.where}: {base.name} is declared by {base.source}; change it there, or "
+                               f"declare a variant under a new name with plugin = \"{base.name}\"")
+    return base.variant(setting.name, setting.table, setting.where)
 
 
 def default_plugins_file() -> Path | None:

@@ -1,5 +1,8 @@
 """The plugins file (``defacebench.toml``): command-line defacers as data, and plugin parameters.
 
+A variant of a command defacer (``plugin = "mri_reface"``) takes the same keys as a command
+defacer table and changes only those it names (e.g. ``timeout``); it is validated like one.
+
 Plugin parameters and variants (validated by :mod:`defacebench.plugins.params`)::
 
     [renderers.surface]
@@ -55,12 +58,19 @@ class CommandParams:
 class CommandDefacer:
     """A defacer that runs an external command declared in a TOML file."""
 
-    def __init__(self, name: str, params: CommandParams, *, source: Path, version: str = "", deterministic: bool = True):
+    def __init__(self, name: str, params: CommandParams, *, source: Path, version: str = "", deterministic: bool = True,
+                 table: dict | None = None):
         self.name = check_name(name)
         self.params = params
         self.source = source
         self.deterministic = deterministic
         self._version = version
+        self.table = dict(table or {})  # as declared in the plugins file: what a variant starts from
+
+    def variant(self, name: str, changes: dict, where: str) -> "CommandDefacer":
+        """A command defacer ``name`` declared like this one with ``changes`` (any key of a command
+        defacer table), validated as a table of its own (``where`` names it in errors)."""
+        return _parse_defacer(name, {**self.table, **changes}, self.source, where=where)
 
     @property
     def version(self) -> str:
@@ -148,8 +158,8 @@ def _split(value: object, *, where: str, key: str) -> tuple[str, ...]:
     raise PluginsFileError(f"{where}: `{key}` must be a non-empty string or a list of strings")
 
 
-def _parse_defacer(name: str, table: dict, path: Path) -> CommandDefacer:
-    where = f"{path} [defacers.{name}]"
+def _parse_defacer(name: str, table: dict, path: Path, where: str = "") -> CommandDefacer:
+    where = where or f"{path} [defacers.{name}]"
     unknown = set(table) - KNOWN_KEYS
     if unknown:
         raise PluginsFileError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(KNOWN_KEYS)}")
@@ -177,7 +187,7 @@ def _parse_defacer(name: str, table: dict, path: Path) -> CommandDefacer:
     )
     try:
         return CommandDefacer(name, params, source=path, version=str(table.get("version", "")),
-                              deterministic=bool(table.get("deterministic", True)))
+                              deterministic=bool(table.get("deterministic", True)), table=table)
     except ValueError as exc:
         raise PluginsFileError(f"{where}: {exc}") from exc
 
@@ -224,7 +234,7 @@ def load_plugins_file(path: Path) -> PluginsFile:
             where = f"{path} [{kind}.{name}]"
             if not isinstance(table, dict):
                 raise PluginsFileError(f"{path}: {kind}.{name} must be a table ([{kind}.{name}])")
-            if kind == "defacers" and ("command" in table or set(table) & (KNOWN_KEYS - {"version"})):
+            if kind == "defacers" and "plugin" not in table and ("command" in table or set(table) & (KNOWN_KEYS - {"version"})):
                 entries.append(Entry("defacers", name, _parse_defacer(name, table, path), f"TOML {path}"))
                 continue
             base = table.get("plugin")

@@ -9,11 +9,14 @@ Public API (called from the pipeline)::
 from __future__ import annotations
 
 from defacebench.report.artifacts import ConfigArtifacts, write_config_artifacts
-from defacebench.report.baseline import Regression, compare_baseline, format_regressions, parse_tolerances, save_baseline
+from defacebench.report.baseline import parse_tolerances, save_baseline
+from defacebench.report.compare import (Figure, Regression, compare_baseline, compare_figures, format_comparison,
+                                        format_regressions, gate_failed)
 from defacebench.report.leaderboard import LeaderboardRow, write_leaderboard
 from defacebench.report.rebuild import rows_from_run
 
 __all__ = [
-    "ConfigArtifacts", "LeaderboardRow", "Regression", "compare_baseline", "format_regressions",
-    "parse_tolerances", "rows_from_run", "save_baseline", "write_config_artifacts", "write_leaderboard",
+    "ConfigArtifacts", "Figure", "LeaderboardRow", "Regression", "compare_baseline", "compare_figures",
+    "format_comparison", "format_regressions", "gate_failed", "parse_tolerances", "rows_from_run", "save_baseline",
+    "write_config_artifacts", "write_leaderboard",
 ]

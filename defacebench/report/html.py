@@ -13,7 +13,7 @@ import html
 import io
 from pathlib import Path
 
-from defacebench.report.rows import MD_HEADERS, LeaderboardRow, markdown_cells
+from defacebench.report.rows import MD_HEADERS, LeaderboardRow, markdown_cells, sort_keys
 
 THUMB_SIZE = (320, 1600)  # width cap; tall montages keep a readable width and scroll in their cell
 
@@ -72,16 +72,6 @@ def thumbnail_uri(path: Path, size: tuple[int, int] = THUMB_SIZE) -> str | None:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _sort_keys(row: LeaderboardRow) -> list[str]:
-    """Machine-sortable value of every display cell ('' when missing)."""
-    def num(v: float | int | None) -> str:
-        return "" if v is None else repr(float(v))
-
-    return [row.key, num(row.n), num(row.rank1), num(row.rank5), num(row.roc_auc), num(row.eer),
-            num(row.detection_rate), num(row.privacy_gain), " ".join(f"{k}:{v}" for k, v in row.qc.items()),
-            num(row.brain_dice), num(row.failure_rate), row.status]
-
-
 def _image_cell(path: Path | None, run_dir: Path, alt: str, images: bool) -> str:
     """A <td> with the thumbnail of ``path`` (relative paths are under ``run_dir``), or '-'."""
     if not images or path is None:
@@ -112,7 +102,7 @@ def _identified_cell(row: LeaderboardRow) -> str:
 def _row_html(row: LeaderboardRow, run_dir: Path, images: bool) -> str:
     """One <tr>; numeric cells right-aligned."""
     cells = []
-    for i, (text, key) in enumerate(zip(markdown_cells(row), _sort_keys(row))):
+    for i, (text, key) in enumerate(zip(markdown_cells(row), sort_keys(row))):
         cls = ' class="num"' if 0 < i < len(MD_HEADERS) - 2 else ""
         cells.append(f'<td{cls} data-sort="{html.escape(key)}">{html.escape(text)}</td>')
     cells.append(_identified_cell(row))
@@ -122,24 +112,31 @@ def _row_html(row: LeaderboardRow, run_dir: Path, images: bool) -> str:
     return f'<tr class="{klass}" data-config="{html.escape(row.key)}">{"".join(cells)}</tr>'
 
 
-def _verdict_html(verdicts: list, heatmap: Path | None, run_dir: Path, note: str) -> str:
-    """The verdict table (one row per defacer, best first) and the heatmap, above the leaderboard."""
-    from defacebench.report.verdict import VERDICT_HEADERS, verdict_cells
+def _picture(path: Path | None, name: str, alt: str, size: tuple[int, int] = (1400, 1400)) -> str:
+    uri = thumbnail_uri(path, size) if path is not None else None
+    return f'<p><a href="{name}"><img id="{name.split(".")[0]}" alt="{alt}" src="{uri}"></a></p>' if uri else ""
+
+
+def _verdict_html(verdicts: list, heatmap: Path | None, attacks: Path | None, note: str) -> str:
+    """The verdict table (one row per defacer: usable ones by rank, the control, then the unusable
+    ones), the heatmap and the per-attack plot, above the leaderboard."""
+    from defacebench.report.verdict_table import VERDICT_HEADERS, verdict_cells
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in VERDICT_HEADERS)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in verdict_cells(v)) + "</tr>"
                      for v in verdicts)
-    uri = thumbnail_uri(heatmap, (1400, 1400)) if heatmap is not None else None
-    picture = (f'<p><a href="heatmap.png"><img id="heatmap" alt="rank-1 heatmap, defacer x attacker" src="{uri}"></a></p>'
-               if uri else "")
-    return ("<h2>Verdict per defacer</h2>\n<p>Worst case over every valid attacker and scenario: the highest "
-            "rank-1 any attack reached (lower = better protected).</p>\n"
+    return ("<h2>Verdict per defacer</h2>\n<p>How exposed each defacer is over every valid attacker and scenario "
+            "(lower rank-1 = better protected), read against chance and corrected for choosing the worst of "
+            "many attacks.</p>\n"
             f'<table id="verdict"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n'
-            + (f"<p>{html.escape(note)}</p>\n" if note else "") + picture + "\n<h2>Leaderboard</h2>\n")
+            + (f"<p>{html.escape(note)}</p>\n" if note else "")
+            + _picture(heatmap, "heatmap.png", "rank-1 heatmap, defacer x attacker")
+            + _picture(attacks, "attacks.png", "every attack's rank-1 per defacer with chance and the corrected threshold")
+            + "\n<h2>Leaderboard</h2>\n")
 
 
 def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool = True, verdicts: list = (),
-                     heatmap: Path | None = None, note: str = "") -> str:
+                     heatmap: Path | None = None, attacks: Path | None = None, note: str = "") -> str:
     """The whole page as a string (rows already ordered and with privacy gain filled)."""
     headers = [*MD_HEADERS, "re-identified at rank 1", "montage", "ROC / PR"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -149,7 +146,7 @@ def leaderboard_html(rows: list[LeaderboardRow], run_dir: Path, *, images: bool 
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n"
-        + (_verdict_html(list(verdicts), heatmap, Path(run_dir), note) if verdicts else "") +
+        + (_verdict_html(list(verdicts), heatmap, attacks, note) if verdicts else "") +
         "<p>Rank-1: share of defaced renders whose nearest original is the same person (lower = better "
         "protected). Privacy gain: control rank-1 minus this rank-1. Click a header to sort.</p>\n"
         f"<table id=\"leaderboard\"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n"

@@ -57,6 +57,10 @@ CONVERTERS = ("pydicom", "dicom2nifti", "dcm2niix", "simpleitk")
 MODALITY_CHOICES = ("auto", "ct", "mri")
 FAILED_DEFACING = ("exposed", "excluded", "nonmatch")
 PLUGIN_SETS = ("default", "all")
+QC_LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
+"""The QC labels ``--qc-filter`` accepts: those of :data:`defacebench.anatomy.qc.LABELS` (kept here so
+parsing the options does not import the QC's image code; a test checks they agree)."""
+COMPARE_RULES = ("noise", "delta")
 DEFAULT_SCENARIOS = ("rescan", "multiview@surface-dlib_hog-dlib_resnet", "svm@surface-dlib_hog-dlib_resnet",
                      "aware@*-dlib_hog-dlib_resnet")
 """Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec).
@@ -107,11 +111,19 @@ class RunConfig:
     defacer_fail_share: float = 0.2
     attacker_floor: float = 0.5
     view_grid: tuple[float, float, float, float, int] = (30.0, 15.0, 15.0, 15.0, 1)
+    max_views: int = 400
     images: bool = True
     run_id: str = ""
     compare: Path | None = None
-    compare_fail: tuple[tuple[str, float], ...] = (("rank1", 0.05), ("roc_auc", 0.05))
+    compare_fail: tuple[tuple[str, float | None], ...] = (("rank1", 0.05), ("roc_auc", 0.05))
     save_baseline: Path | None = None
+    # --- the verdict's statistics and the gate's noise rule (report/verdict.py, report/compare.py) ---
+    alpha: float = 0.05
+    permutations: int = 2000
+    permutation_seed: int = 0
+    cross_fit_repeats: int = 200
+    anatomy_fail_share: float | None = None  # None: the same as defacer_fail_share
+    compare_rule: str = "noise"
 
     def __post_init__(self) -> None:
         checks = {"cleanup": CLEANUPS, "executor": EXECUTORS, "converter": CONVERTERS,
@@ -120,6 +132,15 @@ class RunConfig:
         for name, allowed in checks.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if self.compare_rule not in COMPARE_RULES:
+            raise ConfigError(f"compare_rule={self.compare_rule!r} is not one of {', '.join(COMPARE_RULES)}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.permutations < 1 or self.cross_fit_repeats < 1:
+            raise ConfigError(f"permutations and cross_fit_repeats must be >= 1, got {self.permutations} and "
+                              f"{self.cross_fit_repeats}")
+        if self.anatomy_fail_share is not None and not 0.0 <= self.anatomy_fail_share <= 1.0:
+            raise ConfigError(f"anatomy_fail_share must be a fraction in [0, 1], got {self.anatomy_fail_share}")
         for name in ("calibration", "defacer_fail_share", "attacker_floor"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0 or (name == "calibration" and value == 0.0):
@@ -127,6 +148,24 @@ class RunConfig:
                                   f"got {value}")
         if not self.scenarios:
             raise ConfigError("scenarios is empty: name at least one, e.g. rescan")
+        if self.qc_filter is not None and self.qc_filter not in QC_LABELS:
+            raise ConfigError(f"--qc-filter {self.qc_filter!r} is not a QC label: use one of {', '.join(QC_LABELS)}")
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Options that are valid alone but not together, refused before any work: a protocol that
+        fixes its threshold policy, and a view grid over the views budget."""
+        from defacebench.metrics.protocols import get_protocol
+        from defacebench.run.viewgrid import check_budget
+
+        protocol = get_protocol(self.protocol)
+        if protocol.policies and self.policy not in protocol.policies:
+            raise ConfigError(f"--protocol {self.protocol} --policy {self.policy}: the {self.protocol} protocol fixes "
+                              f"the policy to {', '.join(protocol.policies)} (its Youden threshold is reported too); "
+                              "drop --policy or use --protocol default")
+        problem = check_budget(self.view_grid, self.max_views)
+        if problem:
+            raise ConfigError(problem)
 
     @property
     def restrict(self) -> dict[str, tuple[str, ...]]:

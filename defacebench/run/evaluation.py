@@ -29,7 +29,8 @@ from defacebench.util.fsutil import atomic_copy
 
 @dataclass
 class _Sides:
-    """Per-subject view embeddings of each side, and what happened on the way."""
+    """Per-subject view embeddings of each side, and what happened on the way. ``all_ids``: every
+    subject of the scenario (scored or not); ``ids``: those in the matrix."""
 
     ids: list[str] = field(default_factory=list)
     gallery: list[np.ndarray] = field(default_factory=list)
@@ -37,6 +38,7 @@ class _Sides:
     failures: list[FailureRow] = field(default_factory=list)
     defacing_failed: list[str] = field(default_factory=list)
     first_error: str = ""
+    all_ids: list[str] = field(default_factory=list)
 
 
 def scenario_subjects(run, scenario: Scenario) -> tuple[list[SubjectRoles], list[FailureRow]]:
@@ -68,41 +70,60 @@ def _views(emb, first_only: bool) -> np.ndarray:
 
 
 def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
-    """Both sides' embeddings per subject under the failure rule."""
+    """Both sides' embeddings per subject under the failure rule and the QC filter."""
     rule, first = run.config.failed_defacing, scenario.views == "first"
     attack = (cid.renderer, cid.detector, cid.recognizer)
     subjects, dropped = scenario_subjects(run, scenario)
-    sides = _Sides(failures=list(dropped))
+    sides = _Sides(failures=list(dropped), all_ids=[r.subject_id for r in subjects])
     tested = run.embedded(cid.defacer, *attack, grid)
     undefaced = run.embedded(CONTROL, *attack, grid)
     defacings = run.defacings(cid.defacer)
-    for roles in subjects:
+    kept = _qc_kept(run, cid, subjects, sides)
+    for roles in kept:
         s, probe_acq = roles.subject_id, roles.probe.acq_id
         gallery_acq = (roles.other if scenario.gallery.acquisition == "other" else roles.probe).acq_id
-        gal = _gallery(run, cid, scenario, gallery_acq, tested, undefaced)
-        if not defacings[probe_acq].ok:
-            error = getattr(defacings[probe_acq], "error", "")
+        # the attacker's own defacing of the gallery (aware) fails like the probe's: a failed defacing
+        defaced = [("gallery", gallery_acq)] if scenario.defaced_gallery else []
+        failed = [(role, a) for role, a in defaced + [("probe", probe_acq)] if not defacings[a].ok]
+        if failed:
             sides.defacing_failed.append(s)
-            sides.first_error = sides.first_error or error
-            sides.failures.append(FailureRow(s, "deface", "probe", error))
+            for role, acq in failed:
+                error = getattr(defacings[acq], "error", "")
+                sides.first_error = sides.first_error or error
+                sides.failures.append(FailureRow(s, "deface", role, error))
             if rule == "excluded":
                 continue
-            probe = undefaced[probe_acq] if rule == "exposed" else None
-        else:
-            probe = tested[probe_acq]
+        gal = _side(gallery_acq, scenario.defaced_gallery, defacings, tested, undefaced, rule)
         sides.ids.append(s)
         sides.gallery.append(_views(gal, first))
-        sides.probe.append(_views(probe, first))
-    sides.failures += _detection_failures(run, cid, scenario, subjects, grid)
+        sides.probe.append(_views(_side(probe_acq, True, defacings, tested, undefaced, rule), first))
+    sides.failures += _detection_failures(run, cid, scenario, kept, grid)
     return sides
 
 
-def _gallery(run, cid, scenario, acq: str, tested, undefaced):
-    """The gallery embedding; an aware attacker whose own defacing of the gallery failed falls back
-    to the undefaced gallery (the attacker keeps the stronger option)."""
-    if scenario.defaced_gallery and run.defacings(cid.defacer)[acq].ok:
+def _side(acq: str, defaced: bool, defacings, tested, undefaced, rule: str):
+    """One side's embedding: the tested defacer's output when that side is defaced and the defacing
+    worked; after a failed defacing what the rule says: the undefaced scan (``exposed``) or nothing,
+    a non-match (``nonmatch``)."""
+    if not defaced:
+        return undefaced[acq]
+    if defacings[acq].ok:
         return tested[acq]
-    return undefaced[acq]
+    return undefaced[acq] if rule == "exposed" else None
+
+
+def _qc_kept(run, cid: ConfigId, subjects: list[SubjectRoles], sides: _Sides) -> list[SubjectRoles]:
+    """The subjects ``--qc-filter`` keeps for a tested defacer (all of them for the control, which has
+    no QC label); each one left out is a recorded ``qc_filter`` row with its label."""
+    wanted = run.config.qc_filter
+    if not wanted or cid.defacer == CONTROL:
+        return subjects
+    labels = _qc_summary(run, cid, [r.subject_id for r in subjects])["per_subject"]
+    for r in subjects:
+        if labels[r.subject_id] != wanted:
+            sides.failures.append(FailureRow(r.subject_id, "qc_filter", "probe",
+                                             f"QC label {labels[r.subject_id]} (--qc-filter {wanted})"))
+    return [r for r in subjects if labels[r.subject_id] == wanted]
 
 
 def _detection_failures(run, cid: ConfigId, scenario: Scenario, subjects, grid) -> list[FailureRow]:
@@ -129,6 +150,7 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
     evaluate every fusion of the scenario; the strongest fusion (highest rank-1) is the row."""
     start = time.monotonic()
     sides = _collect(run, cid, scenario, grid)
+    _check_filtered(run, cid, sides)
     metric = run.plugin("recognizers", cid.recognizer).metric
     results = []
     for fusion in scenario.fusions:
@@ -137,7 +159,7 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
         evaluation, plot = evaluate_cached(run, f"{cid}:{scenario.name}:{fusion}", matrix, detection)
         results.append((fusion, matrix, evaluation, plot))
     fusion, matrix, evaluation, plot = max(results, key=lambda r: (_num(r[2].rank1), _num(r[2].roc_auc)))
-    n_all = len(sides.ids) + (len(sides.defacing_failed) if run.config.failed_defacing == "excluded" else 0)
+    n_all = len(sides.all_ids)
     fail_rate = len(sides.defacing_failed) / n_all if n_all else 0.0
     render_failed = {f.subject_id for f in sides.failures if f.role == "probe" and f.stage == "render"}
     status = "defacer_failed" if fail_rate > run.config.defacer_fail_share else "ok"
@@ -145,25 +167,30 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
         # a renderer that breaks on the defaced scans is a harness failure, never protection
         status = "render_failed"
         sides.first_error = next(f.error for f in sides.failures if f.stage == "render" and f.role == "probe")
-    qc = _qc_summary(run, cid, sides.ids + (sides.defacing_failed if run.config.failed_defacing == "excluded" else []))
-    seconds = _defacer_seconds(run, cid.defacer, sides.ids + sides.defacing_failed)
+    qc = _qc_summary(run, cid, sides.all_ids)
+    seconds = _defacer_seconds(run, cid.defacer, sides.all_ids)
     extra = {
         "config_id": str(cid), "scenario": scenario.name, "fusion": fusion, "status": status,
         "failed_defacing_rule": run.config.failed_defacing, "defacing_failure_rate": fail_rate,
+        "failure_rate": _failure_share(sides),
         "defacer_first_error": sides.first_error, "seconds_per_subject": seconds,
-        "fusions": {f: {"rank1": e.rank1, "roc_auc": e.roc_auc} for f, _, e, _ in results},
+        # every fusion the scenario picked from, with the per-probe facts the verdict's max-T needs
+        "fusions": {f: {"rank1": e.rank1, "roc_auc": e.roc_auc,
+                        "identification": e.identification.to_dict() if e.identification else None}
+                    for f, _, e, _ in results},
         "plugins": plugin_records(run, cid), "qc": qc, "failures": [f.__dict__ for f in sides.failures],
         "failure_counts": dict(Counter(f.stage for f in sides.failures)), "qc_filter": run.config.qc_filter,
     }
     from defacebench.report import LeaderboardRow, write_config_artifacts
+    from defacebench.report.artifacts import write_fusion_matrices
 
-    write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
+    written = write_config_artifacts(outdir, matrix=matrix, evaluation=evaluation, extra=extra, images=False)
+    if len(results) > 1:
+        write_fusion_matrices(outdir, {f: m for f, m, _, _ in results})
     plot_path = _copy(plot, outdir / "roc_prc.png")
     montage = write_montage_for(run, cid, scenario, sides.ids, outdir, grid) if run.config.images else None
-    row = LeaderboardRow.from_evaluation(
-        str(cid), evaluation, qc=qc["labels"], montage=montage, plot=plot_path, failure_rate=_failure_share(sides),
-        brain_dice=qc["brain_dice_median"], scenario=scenario.name, fusion=fusion, status=status,
-        defacing_failure_rate=fail_rate, seconds_per_subject=seconds)
+    # the row comes from exactly what metrics.json holds, so `defacebench report` rebuilds the same row
+    row = LeaderboardRow.from_metrics(str(cid), written.data, montage=montage, plot=plot_path)
     embeddings = {"gallery": int(sum(_has(v) for v in sides.gallery)), "probe": int(sum(_has(v) for v in sides.probe)),
                   "subjects": len(sides.ids)}
     return ConfigOutcome(cid, scenario.name, row, outdir, evaluation, status, sides.failures, embeddings,
@@ -182,10 +209,27 @@ def _rate(side: list[np.ndarray]) -> float:
     return float(np.mean([_has(v) for v in side])) if side else 0.0
 
 
+def _check_filtered(run, cid: ConfigId, sides: _Sides) -> None:
+    """Raise EvaluationError naming ``--qc-filter`` when it leaves too few subjects to evaluate."""
+    if not run.config.qc_filter or cid.defacer == CONTROL:
+        return
+    from defacebench.errors import EvaluationError
+    from defacebench.metrics.split import check_split_feasible
+
+    try:
+        check_split_feasible(len(sides.ids), run.config.calibration)
+    except EvaluationError as exc:
+        labels = Counter(_qc_summary(run, cid, sides.all_ids)["per_subject"].values())
+        counts = ", ".join(f"{label} {n}" for label, n in sorted(labels.items()))
+        raise EvaluationError(f"--qc-filter {run.config.qc_filter} leaves {len(sides.ids)} of {len(sides.all_ids)} "
+                              f"subjects for {cid.defacer} (QC labels: {counts}): {exc}") from None
+
+
 def _failure_share(sides: _Sides) -> float:
     """Share of subjects that failed before the attacker's detector: dropped (conversion, a missing
-    acquisition), failed defacing or failed render. A face the detector cannot find is not a failure."""
-    failed = {f.subject_id for f in sides.failures if f.stage != "detect"}
+    acquisition), failed defacing or failed render. A face the detector cannot find is not a failure,
+    nor a subject the QC filter left out."""
+    failed = {f.subject_id for f in sides.failures if f.stage not in ("detect", "qc_filter")}
     total = set(sides.ids) | failed
     return len(failed) / len(total) if total else 0.0
 

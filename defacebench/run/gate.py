@@ -72,9 +72,11 @@ def provenance_from_manifest(manifest: dict) -> dict:
 
 
 def run_gate(config, run, rows, lines: list[str]) -> bool:
-    """Save the baseline when asked; compare when asked; return True when the gate fails."""
+    """Save the baseline when asked; compare when asked (every figure marked in ``gate.csv`` of the
+    run folder, the changed ones printed); return True when the gate fails."""
     from defacebench.plugins.registry import load_registry
-    from defacebench.report import compare_baseline, format_regressions, save_baseline
+    from defacebench.report import compare_figures, format_comparison, gate_failed, save_baseline
+    from defacebench.report.compare import write_gate_csv
 
     if config.save_baseline:
         save_baseline(config.save_baseline, rows, dataset=dataset_record(run), split=split_settings(config),
@@ -82,6 +84,8 @@ def run_gate(config, run, rows, lines: list[str]) -> bool:
         lines.append(f"defacebench: baseline written to {config.save_baseline}")
     if not config.compare:
         return False
-    regressions = compare_baseline(rows, config.compare, tolerances=dict(config.compare_fail))
-    lines.append(f"defacebench ({config.compare}): {format_regressions(regressions)}")
-    return bool(regressions)
+    figures = compare_figures(rows, config.compare, tolerances=dict(config.compare_fail), rule=config.compare_rule,
+                              alpha=config.alpha)
+    write_gate_csv(run.run_dir / "gate.csv", figures)
+    lines.append(f"defacebench ({config.compare}, rule {config.compare_rule}): {format_comparison(figures)}")
+    return gate_failed(figures)

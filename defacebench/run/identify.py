@@ -4,7 +4,8 @@ Gallery and probe folders hold one image per subject, paired by the subject id p
 file name: the seed study's ``person_{id}_view_frontal.png`` and plain ``{id}.png`` both work.
 Every image is detected once and each kept face embedded once (2N recognizer passes). An image
 that cannot be read or has no face stays in the matrix as a non-match (+inf distances) and is
-counted in the detection rate, never dropped. Outputs in the out folder: ``distances.csv``,
+counted in the detection rate, never dropped; a side where no image at all can be read is an error
+(nothing was compared). Outputs in the out folder: ``distances.csv``,
 ``metrics.json`` (the evaluation part's keys, plus ``detection_rate_gallery`` /
 ``detection_rate_probe`` and the attacker's identity) and ``faces.csv`` (one row per image).
 """
@@ -102,6 +103,16 @@ def detect_folder(role: str, images: dict[str, Path], detector,
     return results
 
 
+def check_readable(results: list[tuple[ImageOutcome, np.ndarray | None]], folder: Path) -> None:
+    """Raise ImageError when no image of one side could be read: every score would then be a
+    non-match, which reads as perfect protection, while nothing was compared at all."""
+    if results and all(o.outcome == "unreadable" for o, _ in results):
+        first = results[0][0]
+        raise ImageError(f"{folder}: every {first.role} image is unreadable ({len(results)} of {len(results)}; "
+                         f"first: {first.error}); there is nothing to score. Fix: replace the files with readable "
+                         "PNG/JPEG images, or point to the right folder")
+
+
 def embed_side(results: list[tuple[ImageOutcome, np.ndarray | None]], recognizer) -> np.ndarray:
     """One batched embed call for every image of a side with a face; NaN rows for the others."""
     present = [i for i, (o, _) in enumerate(results) if o.face is not None]
@@ -127,6 +138,8 @@ def identify(gallery_dir: Path, probe_dir: Path, detector, recognizer, out_dir: 
     ensure_writable_dir(Path(out_dir), "the identify outputs")  # a read-only --out fails before any work
     gallery = detect_folder("gallery", scan_images(gallery_dir), detector, limits)
     probe = detect_folder("probe", scan_images(probe_dir), detector, limits)
+    for side, folder in ((gallery, gallery_dir), (probe, probe_dir)):
+        check_readable(side, Path(folder))
     g_vec, p_vec = embed_side(gallery, recognizer), embed_side(probe, recognizer)
     matrix = DistanceMatrix.from_embeddings([o.subject_id for o, _ in gallery], g_vec,
                                             [o.subject_id for o, _ in probe], p_vec, metric=recognizer.metric)

@@ -88,10 +88,12 @@ def build_manifest(session) -> dict:
                     "subjects": [r.subject_id for r in run.roles],
                     "roles": {r.subject_id: {"probe": r.probe.acq_id, "other": r.other.acq_id if r.other else None}
                               for r in run.roles},
-                    "conversion": {a: (v.record if v.ok else {"error": v.error}) for a, v in run.volumes().items()}},
+                    "conversion": {a: (v.record if v.ok else {"error": v.error}) for a, v in run.volumes().items()},
+                    "ignored": [str(p) for p in run.dataset.ignored]},  # the harness's own outputs in it
         "dataset_failures": [{"subject_id": f.subject_id, "path": str(f.path), "reason": f.reason}
                              for f in run.dataset.failures],
         "controls_added": sorted(session.extra_outcomes),
+        "calibration": session.calibration,
         "splits": {key: o.evaluation.split.to_dict() for key, o in outcomes.items()},
         "executor": run.executor_description(),
         "embeddings_computed": run.embeddings_computed,

@@ -10,14 +10,15 @@ are prefixed (``--bench-workers``, not ``--workers``, which pytest-parallel owns
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from defacebench.contracts import KINDS, check_name
 from defacebench.errors import DefacebenchError
-from defacebench.run.config import (CLEANUPS, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS, FAILED_DEFACING,
-                                    MODALITY_CHOICES, PLUGIN_SETS, RunConfig)
+from defacebench.run.config import (CLEANUPS, COMPARE_RULES, CONVERTERS, DEFAULT_SCENARIOS, EXECUTORS,
+                                    FAILED_DEFACING, MODALITY_CHOICES, PLUGIN_SETS, QC_LABELS, RunConfig)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,25 @@ def _fraction(text: str) -> float:
 
 
 @_checked
+def _calibration(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{text} is not a fraction in (0, 1]: e.g. 0.7, or 1.0 to fit and report on all subjects")
+    return value
+
+
+@_checked
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer; give a seed in [0, 2**32)") from None
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{text} must be an integer in [0, 2**32) (numpy and scikit-learn seeds)")
+    return value
+
+
+@_checked
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -149,6 +169,20 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+@_checked
+def _output_file(text: str) -> Path:
+    """A file the run writes at its end (``--save-baseline``): refused now when it could not be
+    written then (a folder, or a parent that is a file or does not exist)."""
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name, e.g. {path / 'baseline.json'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"{path.parent} is not an existing folder; create it or choose another path")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"{path.parent} is not writable; choose another path")
+    return path
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("--dataset", "dataset", "dataset folder or CSV manifest (default: the embedded sample)", _path),
     Option("--results", "results", "folder of run outputs (default results/runs)", _path),
@@ -163,17 +197,23 @@ OPTIONS: tuple[Option, ...] = (
            "optionally @renderer-detector-recognizer glob restricting its attackers (default: "
            f"{','.join(DEFAULT_SCENARIOS)})", _scenarios, metavar="A,B@GLOB"),
     Option("--view-grid", "view_grid", "views of the multiview/svm scenarios: YAWMAX:YAWSTEP,PITCHMAX:PITCHSTEP,"
-           "LIGHTS (default 30:15,15:15,1 = 15 views; 30:30,15:15,9 = 81)", _view_grid, metavar="GRID"),
+           "LIGHTS (default 30:15,15:15,1 = 15 views; 30:30,15:15,9 = 81: 9 cameras under the renderer's light "
+           "and 8 more)", _view_grid, metavar="GRID"),
+    Option("--max-views", "max_views", "most views per scan a --view-grid may ask for (default 400; each view "
+           "costs about 0.25 CPU s per scan and attacker)", _positive_int),
     Option("--protocol", "protocol", "evaluation protocol: default or seed (the original study's)", _protocol),
     Option("--policy", "policy", "threshold policy: f1, youden or far=<x>", _policy),
-    Option("--calibration", "calibration", "calibration fraction of subjects (1.0: fit and report on all)", _fraction),
-    Option("--split-seed", "seed", "seed of the calibration/held-out split and the bootstrap", int),
+    Option("--calibration", "calibration", "calibration fraction of subjects in (0, 1] (1.0: fit and report on "
+           "all; each side keeps >= 2 subjects, the fraction used is printed and recorded)", _calibration),
+    Option("--split-seed", "seed", "seed of the calibration/held-out split and the bootstrap, in [0, 2**32)", _seed),
     Option("--n-bootstrap", "n_bootstrap", "bootstrap resamples for the CIs", _count),
     Option("--cleanup", "cleanup", "post-defacing cleanup of removed voxels", choices=CLEANUPS),
     Option("--converter", "converter", "DICOM converter", choices=CONVERTERS),
     Option("--modality", "modality", "modality of the scans: auto (DICOM Modality tag, BIDS suffix, checked "
            "against the intensities), ct or mri", choices=MODALITY_CHOICES),
-    Option("--qc-filter", "qc_filter", "keep only subjects with this QC label (e.g. ok), as the study did by hand"),
+    Option("--qc-filter", "qc_filter", "score a tested defacer only on the subjects whose defacing has this QC label "
+           "(e.g. ok), as the study did by hand; the others are recorded as filtered; the control keeps every "
+           "subject", choices=QC_LABELS),
     Option("--failed-defacing", "failed_defacing", "how a failed defacing is scored: exposed (its undefaced "
            "probe; default), excluded or nonmatch", choices=FAILED_DEFACING),
     Option("--defacer-fail-share", "defacer_fail_share", "share of subjects above which a defacer's "
@@ -189,10 +229,37 @@ OPTIONS: tuple[Option, ...] = (
     Option("--run-id", "run_id", "name of the run folder under --results (default: a unique timestamped id)",
            _run_id),
     Option("--compare", "compare", "baseline JSON: fail on regressed configurations", _baseline),
-    Option("--compare-fail", "compare_fail", "tolerances beyond the stored CI, e.g. rank1:0.05,roc_auc:0.05",
-           _tolerances),
-    Option("--save-baseline", "save_baseline", "write this run's rows as a baseline JSON", _path),
+    Option("--compare-fail", "compare_fail", "tolerance per gated metric, e.g. rank1:0.05,roc_auc:0.05 (a metric "
+           "not named keeps 0.05; metric:off stops gating it)", _tolerances),
+    Option("--save-baseline", "save_baseline", "write this run's rows as a baseline JSON file", _output_file),
 )
+
+# --- the verdict's statistics and the gate's noise rule (owned with report/verdict.py) --------------
+
+@_checked
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{text} is not a significance level in (0, 1), e.g. 0.05")
+    return value
+
+
+VERDICT_OPTIONS = (
+    Option("--alpha", "alpha", "significance level of the verdict (exposed when the max-T p < alpha), of the "
+           "ties between defacers and of the gate's paired tests (default 0.05)", _alpha),
+    Option("--permutations", "permutations", "identity permutations of the verdict's max-T test (default 2000)",
+           _positive_int),
+    Option("--permutation-seed", "permutation_seed", "seed of the verdict's permutations and cross-fitting halves "
+           "(default 0)", _count),
+    Option("--cross-fit-repeats", "cross_fit_repeats", "random halves of the probes the cross-fitted worst case "
+           "averages over (default 200)", _positive_int),
+    Option("--anatomy-fail-share", "anatomy_fail_share", "share of subjects with QC head_removed or brain_damaged "
+           "above which a defacer is anatomy_destroyed, not ranked (default: the defacer fail share)", _fraction),
+    Option("--compare-rule", "compare_rule", "noise (default): a figure fails when it moved beyond its tolerance "
+           "and the move is significant; delta: outside the baseline interval by more than the tolerance",
+           choices=COMPARE_RULES),
+)
+OPTIONS = OPTIONS + VERDICT_OPTIONS
 
 
 def add_to_argparse(parser: argparse.ArgumentParser) -> None:

@@ -42,7 +42,7 @@ def choose_roles(subject) -> SubjectRoles:
 class BenchmarkRun:
     """One benchmark run: dataset, roles and the shared stage maps (keyed by acquisition id)."""
 
-    def __init__(self, config: RunConfig, *, run_dir: Path, executor=None) -> None:
+    def __init__(self, config: RunConfig, *, run_dir: Path, executor=None, dataset=None) -> None:
         from defacebench.run.cache import Cache, default_cache_dir
 
         self.config = config
@@ -54,7 +54,7 @@ class BenchmarkRun:
         self.started_at = time.time()
         self._executor = executor
         self._own_executor = executor is None
-        self._memo: dict = {}
+        self._memo: dict = {} if dataset is None else {"dataset": dataset}  # a dataset the planner discovered
         self.embeddings_computed = 0
 
     # -------------------------------------------------------------------- set-up and tear-down
@@ -195,11 +195,14 @@ class BenchmarkRun:
         return self._once(("render", defacer, renderer, grid), compute)
 
     def _grid_params(self, renderer: str, grid: tuple | None):
-        if grid is None:
-            return None
-        from defacebench.plugins.params import with_views
+        """The renderer's params for this render: the grid's views (and lights), or, for the
+        single-view scenarios, its first view only (a renderer configured with many views would
+        otherwise render them all for nothing); None keeps its registered params."""
+        from defacebench.plugins.params import first_view, with_views
+        from defacebench.run.viewgrid import STANDARD_LIGHTS
 
-        return with_views(self.plugin("renderers", renderer), grid)
+        plugin = self.plugin("renderers", renderer)
+        return first_view(plugin) if grid is None else with_views(plugin, grid, STANDARD_LIGHTS)
 
     def detected(self, defacer: str, renderer: str, detector: str, grid: tuple | None = None) -> dict:
         """acq_id -> one :class:`Detected` (or Failed) per view, or the upstream Failed."""

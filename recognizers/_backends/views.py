@@ -76,9 +76,15 @@ def view_specs(plugin: str, views, lights) -> list[ViewSpec]:
         chosen = range(len(dirs)) if len(v) == 2 else (int(v[2]),)
         specs += [ViewSpec(v[0], v[1], i, dirs[i]) for i in chosen]
     ids = [s.view_id for s in specs]
-    if not specs or len(set(ids)) != len(ids):
-        raise PluginError(f"{plugin}: params.views must name each view once and at least one, got "
-                          f"{sorted(ids)}. Fix: list each (yaw, pitch[, light]) once")
+    if not specs:
+        raise PluginError(f"{plugin}: params.views is empty. Fix: list at least one (yaw, pitch[, light]), e.g. [[0, 0]]")
+    if len(set(ids)) != len(ids):
+        # name the first repeated views and the count, never the whole list (it may hold thousands)
+        seen: set[str] = set()
+        repeated = list(dict.fromkeys(i for i in ids if i in seen or seen.add(i)))
+        raise PluginError(f"{plugin}: params.views must name each view once; {len(ids) - len(set(ids))} of "
+                          f"{len(ids)} repeat an earlier one, first {', '.join(repeated[:3])}. "
+                          "Fix: list each (yaw, pitch[, light]) once")
     return specs
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import deepface_home as home
@@ -32,7 +33,7 @@ class DeepfaceDetectorParams:
     """``min_score``: faces below this detector confidence are dropped (deepface's own thresholds
     still apply inside each backend)."""
 
-    min_score: float = 0.0
+    min_score: Annotated[float, Range(ge=0, le=1)] = 0.0
 
 
 def _haar_files_present() -> Availability:

@@ -6,10 +6,11 @@ the `dlib_resnet` recognizer can use for alignment.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import dlib_models as _dlib
@@ -22,7 +23,7 @@ class DlibHogParams:
     ``adjust_threshold``: added to the SVM threshold (negative finds more, weaker faces);
     ``landmarks``: compute the 5-point landmarks of each face."""
 
-    upsample: int = 1
+    upsample: Annotated[int, Range(ge=0)] = 1
     adjust_threshold: float = 0.0
     landmarks: bool = True
 
@@ -35,8 +36,8 @@ class DlibCnnParams:
     at ~40 % of the time; ``upsample``: pyramid upsamplings; ``landmarks``: compute the 5-point
     landmarks of each face (on the full-resolution image)."""
 
-    max_side_px: int = 320
-    upsample: int = 0
+    max_side_px: Annotated[int, Range(ge=0)] = 320
+    upsample: Annotated[int, Range(ge=0)] = 0
     landmarks: bool = True
 
 

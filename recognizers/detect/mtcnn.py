@@ -2,7 +2,8 @@
 
 The weights are the ones the ``mtcnn`` wheel (>= 1.0, MIT) ships; the networks are rebuilt as ONNX
 graphs in memory (recognizers._backends.mtcnn_nets) and the cascade runs in numpy + OpenCV
-(recognizers._backends.mtcnn_cascade). Each face carries five landmarks in the ``face5`` scheme
+(recognizers._backends.mtcnn_cascade), step for step as mtcnn 1.0.0 runs it: on the sample's renders
+it finds what the package finds (``scripts/mtcnn_reference.py``; docs/models.md has the table). Each face carries five landmarks in the ``face5`` scheme
 (eye centres, nose tip, mouth corners; image-left first), which the `mobileface` recognizer aligns
 with. Score = O-Net's face probability.
 
@@ -13,10 +14,11 @@ Why not deepface's or mtcnn's own runtime: both need TensorFlow (~600 MB); this 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 from defacebench.data.images import as_rgb
 from defacebench.errors import PluginUnavailableError
 
@@ -28,6 +30,9 @@ _MODULES = {"joblib": "pip install joblib", "lz4": "pip install lz4", "onnx": "p
             "cv2": "pip install 'opencv-contrib-python-headless<5'"}
 
 
+_P = Annotated[float, Range(ge=0, le=1)]  # a face probability
+
+
 @dataclass(frozen=True)
 class MtcnnParams:
     """``min_face_px``: smallest face searched for (the pyramid starts where such a face fills
@@ -36,17 +41,17 @@ class MtcnnParams:
     R-Net and O-Net must exceed (MTCNN's defaults); ``threads``: onnxruntime threads (1: the
     benchmark runs several workers side by side)."""
 
-    min_face_px: int = 40
-    scale_factor: float = 0.709
-    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8)
-    threads: int = 1
+    min_face_px: Annotated[int, Range(ge=1)] = 40
+    scale_factor: Annotated[float, Range(gt=0, lt=1)] = 0.709
+    thresholds: tuple[_P, _P, _P] = (0.6, 0.7, 0.8)
+    threads: Annotated[int, Range(ge=1)] = 1
 
 
 class Mtcnn:
     """MTCNN face detector (see module docstring)."""
 
     name = "mtcnn"
-    version = "1"
+    version = "2"  # 2: the cascade follows mtcnn 1.0.0 (pyramid, crops, box arithmetic, NMS)
 
     def __init__(self, params: MtcnnParams | None = None) -> None:
         self.params = params if params is not None else MtcnnParams()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face
+from defacebench.contracts import Availability, Face, Range
 from defacebench.errors import PluginUnavailableError
 from defacebench.data.images import as_rgb
 
@@ -26,9 +27,9 @@ class OpencvHaarParams:
     """detectMultiScale settings: pyramid ``scale_factor``, ``min_neighbors`` (higher = fewer false
     faces), ``min_size_px`` smallest face side."""
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_size_px: int = 40
+    scale_factor: Annotated[float, Range(gt=1)] = 1.1
+    min_neighbors: Annotated[int, Range(ge=0)] = 5
+    min_size_px: Annotated[int, Range(ge=1)] = 40
 
 
 def _cascade_path() -> str | None:

