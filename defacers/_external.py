@@ -127,6 +127,27 @@ def write_removed_mask(
     return out
 
 
+def read_input(volume_path: Path, who: str) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """The input NIfTI and its float32 voxels for the in-Python defacers; DefaceError naming the file
+    when it is missing, unreadable or not 3-D."""
+    try:
+        img = nib.load(str(volume_path))
+        data = np.asarray(img.dataobj, np.float32)
+    except Exception as exc:  # nibabel raises several types
+        raise DefaceError(f"{volume_path}: cannot read the input NIfTI ({exc}). Fix: give a valid .nii/.nii.gz") from exc
+    if data.ndim != 3:
+        raise DefaceError(f"{volume_path}: {who} needs a 3-D volume, got shape {data.shape}")
+    return img, data
+
+
+def save_like(img: nib.Nifti1Image, data: np.ndarray, path: Path) -> Path:
+    """Save ``data`` as float32 NIfTI with ``img``'s affine and header (its modality tag survives)."""
+    out = nib.Nifti1Image(np.asarray(data, np.float32), img.affine, img.header)
+    out.set_data_dtype(np.float32)
+    nib.save(out, str(path))
+    return Path(path)
+
+
 def find_executable(name: str) -> str | None:
     """``name`` on PATH, else next to this Python (a venv's ``bin``, where pip put e.g. ``pydeface``)."""
     found = which(name)

