@@ -53,6 +53,7 @@ import numpy as np
 from defacebench.anatomy.grid import refine
 from defacebench.contracts import Availability, Range, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
+from defacebench.util.vtklog import prefer_egl
 
 from recognizers._backends.head import HeadMask, HeadSeparation, head_component
 from recognizers._backends.views import OrthoCamera, head_frame, view_specs
@@ -128,6 +129,7 @@ class VtkVolumeParams:
 def _probe_offscreen() -> Availability:
     """Open a tiny offscreen render window in a child process; the reason says what to install."""
     fix = f"install the Mesa EGL libraries (Debian/Ubuntu: apt-get install {EGL_PACKAGES})"
+    prefer_egl()  # the child probes the window the renders will open (EGL when there is no display)
     try:
         run = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
