@@ -145,7 +145,7 @@ class Session:
         if n == 0:
             details = "; ".join(f"{f.path}: {f.reason}" for f in run.dataset.failures[:3])
             raise ConfigError(f"{run.config.dataset}: no subject found{(': ' + details) if details else ''}; "
-                              "see the README's 'Your own data' for the layouts defacebench reads")
+                              "see docs/data.md ('Your own data') for the layouts defacebench reads")
         from defacebench.metrics.split import check_split_feasible
 
         check_split_feasible(n, self.config.calibration, where=str(run.config.dataset))

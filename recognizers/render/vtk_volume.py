@@ -180,6 +180,8 @@ class VtkVolumeRenderer:
 
     name = "vtk_volume"
     version = "4"  # 4: skin opacity ramp, smoothing, head component only (issue 12)
+    licence = "BSD-3-Clause (VTK)"
+    needs = "vtk (defacebench[vtk]) and an offscreen OpenGL context: EGL + Mesa (Debian libegl1 libegl-mesa0 libgl1-mesa-dri), no display"
 
     def __init__(self, params: VtkVolumeParams | None = None) -> None:
         self.params = params if params is not None else VtkVolumeParams()

@@ -1,0 +1,63 @@
+"""The documentation site builds with ``mkdocs build --strict`` (what CI checks), its generated
+reference pages hold the options table and the registry, and a broken link or a page left out of
+the nav fails the build (issue 24, item 1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mkdocs")
+pytest.importorskip("material")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _build(config: Path, site: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+                          cwd=config.parent, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _copy_site_sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "src"
+    shutil.copytree(ROOT / "docs", folder / "docs")
+    (folder / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "mkdocs_hooks.py", folder / "scripts")
+    shutil.copy(ROOT / "mkdocs.yml", folder)
+    return folder
+
+
+def test_site_builds_strict_with_the_generated_references(tmp_path):
+    out = _build(ROOT / "mkdocs.yml", tmp_path / "site")
+    assert out.returncode == 0, out.stdout + out.stderr
+    options = (tmp_path / "site" / "reference" / "options" / "index.html").read_text()
+    plugins = (tmp_path / "site" / "reference" / "plugins" / "index.html").read_text()
+    from defacebench.run.options import OPTIONS
+
+    assert all(o.flag in options for o in OPTIONS)
+    for name in ("quickshear", "pydeface_ants", "surface", "dlib_hog", "dlib_resnet", "licence: MIT", "needs:"):
+        assert name in plugins, name
+    assert "&gt; 0" in plugins  # a declared range (mm_per_px > 0)
+    for page in ("metrics", "scenarios", "plugins", "data", "scale", "statistics", "figures", "architecture"):
+        assert (tmp_path / "site" / page / "index.html").is_file(), page
+
+
+def test_a_broken_link_fails_the_build(tmp_path):
+    src = _copy_site_sources(tmp_path)
+    index = src / "docs" / "index.md"
+    index.write_text(index.read_text() + "\nSee [the missing page](missing.md).\n")
+    out = _build(src / "mkdocs.yml", tmp_path / "site")
+    assert out.returncode != 0 and "missing.md" in out.stdout + out.stderr
+
+
+def test_a_page_left_out_of_the_nav_fails_the_build(tmp_path):
+    src = _copy_site_sources(tmp_path)
+    (src / "docs" / "orphan.md").write_text("# Orphan\n")
+    out = _build(src / "mkdocs.yml", tmp_path / "site")
+    assert out.returncode != 0 and "orphan.md" in out.stdout + out.stderr
