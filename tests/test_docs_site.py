@@ -61,3 +61,20 @@ def test_a_page_left_out_of_the_nav_fails_the_build(tmp_path):
     (src / "docs" / "orphan.md").write_text("# Orphan\n")
     out = _build(src / "mkdocs.yml", tmp_path / "site")
     assert out.returncode != 0 and "orphan.md" in out.stdout + out.stderr
+
+
+def test_reference_command_prints_the_pages_the_site_shows(capsys):
+    """`defacebench reference options|plugins`: every option of the table with its RunConfig default,
+    every registered plugin with licence, needs and its parameters' declared ranges."""
+    from defacebench.cli import main
+    from defacebench.run.options import OPTIONS
+
+    assert main(["reference", "options"]) == 0
+    options = capsys.readouterr().out
+    assert all(f"| `{o.flag}` |" in options for o in OPTIONS)
+    assert "| `--calibration` | `0.7` |" in options and "| `--policy` | `f1` |" in options
+    assert main(["reference", "plugins"]) == 0
+    plugins = capsys.readouterr().out
+    assert "### `quickshear`" in plugins and "- licence: BSD-3-Clause (quickshear)" in plugins
+    assert "| `mm_per_px` | `0.7` | > 0 |" in plugins  # vtk_volume's declared Range
+    assert "- needs: FSL >= 6 on PATH with FSLDIR set" in plugins

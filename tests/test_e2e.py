@@ -212,6 +212,10 @@ def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, s
     same = subprocess.run(common + ["--compare", str(saved)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert same.returncode == 0 and "no regression" in same.stdout, same.stdout
+    # pytest's summary: the compact verdict with its sentences; -v adds every configuration's line
+    assert "exposed: " in same.stdout and f"{CONTROL}: n=" not in same.stdout
+    verbose = subprocess.run(common + ["-vv"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0 and f"{CONTROL}: n={N_SUBJECTS} rank1=" in verbose.stdout, verbose.stdout
     baseline = json.loads(saved.read_text())
     row = baseline["configs"][QUICKSHEAR]
     row.update(rank1=0.9, rank1_ci=[0.8, 1.0])
