@@ -18,7 +18,7 @@ from defacebench.report.verdict_table import verdict_cells
 # the columns kept, by their full header (verdict_table.VERDICT_HEADERS); shorter labels where the
 # full one would widen the table past a terminal
 COMPACT = {"rank": "rank", "defacer": "defacer", "exposure (p max-T)": "exposure (p max-T)",
-           "worst-case rank-1 [95% CI] (cross-fitted)": "worst-case rank-1 [95% CI] (cross-fitted)",
+           "worst-case rank-1 [95% CI] (cross-fitted)": "worst-case rank-1\n[95% CI]\n(cross-fitted)",
            "selected max rank-1 [95% CI]": "selected max rank-1", "reached by (attacker, scenario)": "reached by",
            "chance rank-1": "chance", "detectable rank-1": "detectable rank-1", "QC": "QC", "status": "status"}
 
