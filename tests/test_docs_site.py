@@ -78,3 +78,17 @@ def test_reference_command_prints_the_pages_the_site_shows(capsys):
     assert "### `quickshear`" in plugins and "- licence: BSD-3-Clause (quickshear)" in plugins
     assert "| `mm_per_px` | `0.7` | > 0 |" in plugins  # vtk_volume's declared Range
     assert "- needs: FSL >= 6 on PATH with FSLDIR set" in plugins
+
+
+def test_readme_is_short_and_its_links_and_picture_exist():
+    """Issue 24: README.md <= 200 lines, usage first; every relative link (docs pages, the picture)
+    points at a file of the checkout (the site build does not read the README)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    targets = re.findall(r"\]\(([^)#\s]+)\)", text)
+    local = [t for t in targets if "://" not in t]
+    assert "docs/img/heatmap.png" in local and "docs/index.md" in local
+    assert [t for t in local if not (ROOT / t).is_file()] == []
+    assert text.index("## Two commands") < text.index("## Reading the verdict") < text.index("## Adding a defacer")
