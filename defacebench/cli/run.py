@@ -38,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     session.prepare()
     tally = DefacerTally(plan)
     board = StageBoard(len(plan))
+    first = {}
+    for item in plan:
+        first.setdefault(item.config_id.defacer, len(first))
     with board.activate():  # one bar per stage and one of configurations, on a terminal only
-        for item in plan:
+        # one defacer after the other (stable), so each defacer's status line comes as soon as it is done
+        for item in sorted(plan, key=lambda p: first[p.config_id.defacer]):
             status, outcome = session.run_item(item)
             board.config_done()
             if status.status in ("defacer_failed", "failed"):
