@@ -107,6 +107,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or not state.started:
         return
     result = state.finish()
+    if session.config.getoption("verbose") > 0:  # -v: every configuration's line and the full verdict too
+        state.messages.extend([*state.config_lines, "", *result.details, ""])
     state.messages.extend(result.lines)
     if result.gate_failed and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -87,6 +87,8 @@ class _AfniRefacer:
     mask = ""
     version = "1"
     deterministic = True
+    licence = "GPL-2.0 (AFNI; the tool is run, not shipped)"
+    needs = "AFNI's @afni_refacer_run on PATH (one run serves afni_deface, afni_reface and afni_reface_plus)"
 
     def __init__(self, params: AfniParams | None = None) -> None:
         self.params = params or AfniParams()

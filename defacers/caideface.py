@@ -119,6 +119,7 @@ class CaidefaceAnts:
     name = "caideface_ants"
     version = "1"
     licence = "Apache-2.0 (caideface 0.4.0 masks and MNI template; TotalSegmentator 2.18.0 CT atlas)"
+    needs = "antspyx, and caideface's masks and templates taken from the exact wheels by scripts/setup.sh (defacebench weights fetch caideface_ants)"
     modalities = ("ct", "mri")
 
     def __init__(self, params: CaidefaceAntsParams | None = None) -> None:

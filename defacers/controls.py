@@ -18,6 +18,7 @@ class NoneDefacer:
     name = "none"
     version = "1"
     deterministic = True
+    needs = "nothing"
 
     def __init__(self, params: NoParams | None = None) -> None:
         self.params = params or NoParams()

@@ -72,6 +72,7 @@ class Deepdefacer:
     version = "1"
     deterministic = True
     licence = "MIT (deepdefacer 2.1.2 code and model.hdf5)"
+    needs = "onnxruntime and the ONNX file scripts/setup.sh converts from the sdist's model.hdf5 (defacebench weights fetch deepdefacer; no TensorFlow)"
     modalities = ("mri", "ct")
     modality_notes = ("trained on T1-weighted MRI; CT goes in as HU through the tool's own min-max "
                       "normalisation (ct_input='as_is', the default; 't1_like' maps HU to a T1-like "

@@ -37,6 +37,8 @@ class FslDeface:
     name = "fsl_deface"
     version = "1"
     deterministic = True
+    licence = "FSL licence (non-commercial; the tool is run, not shipped)"
+    needs = "FSL >= 6 on PATH with FSLDIR set"
 
     def __init__(self, params: FslDefaceParams | None = None) -> None:
         self.params = params or FslDefaceParams()

@@ -69,6 +69,7 @@ class MneDeface:
     version = "1"
     deterministic = True
     licence = "BSD-3-Clause (mne-bids 0.20.0's rule, reimplemented; no mne-bids code)"
+    needs = "nothing beyond the base install"
     modalities = ("ct", "mri")
 
     def __init__(self, params: MneDefaceParams | None = None) -> None:

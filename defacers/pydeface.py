@@ -55,6 +55,8 @@ class PydefaceCli:
     name = "pydeface"
     version = "1"
     deterministic = True
+    licence = "MIT (pydeface); FSL licence for flirt"
+    needs = "the pydeface command and FSL's flirt on PATH (FSLDIR set)"
 
     def __init__(self, params: PydefaceCliParams | None = None) -> None:
         self.params = params or PydefaceCliParams()
@@ -126,6 +128,8 @@ class PydefaceAnts:
 
     name = "pydeface_ants"
     version = "1"
+    licence = "MIT (pydeface's face mask and template); Apache-2.0 (antspyx)"
+    needs = "the pydeface and antspyx packages (defacebench[all])"
 
     def __init__(self, params: PydefaceAntsParams | None = None) -> None:
         self.params = params or PydefaceAntsParams()

@@ -53,6 +53,8 @@ class Quickshear:
     name = "quickshear"
     version = "2"
     deterministic = True
+    licence = "BSD-3-Clause (quickshear)"
+    needs = "the quickshear package (defacebench[quickshear])"
 
     def __init__(self, params: QuickshearParams | None = None) -> None:
         self.params = params or QuickshearParams()

@@ -29,8 +29,9 @@ N_SUBJECTS = 4  # subjects of the session's sample_dataset (tests/conftest.py)
 ATTACKER = ["--renderers", "surface", "--detectors", "dlib_hog", "--recognizers", "dlib_resnet", "--scenarios", "rescan"]
 
 
-def _cli(args: list[str], *, cache: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
+def _cli(args: list[str], *, cache: Path, timeout: float = 600, env: dict | None = None,
+         **popen) -> subprocess.CompletedProcess:
+    env = env or {**os.environ, "DEFACEBENCH_CACHE": str(cache)}
     return subprocess.run([sys.executable, "-m", "defacebench", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout, **popen)
 
@@ -53,9 +54,36 @@ QUICKSHEAR = "quickshear-surface-dlib_hog-dlib_resnet"
 def cold_run(sample_dataset, tmp_path_factory):
     """One complete local run with its own empty cache."""
     base = tmp_path_factory.mktemp("cold")
-    out = _cli(_run_args(sample_dataset, base / "runs", "cold"), cache=base / "cache")
+    # as on a terminal without a display: bars forced on (stderr), no DISPLAY (VTK must not complain)
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    out = _cli(_run_args(sample_dataset, base / "runs", "cold"), cache=base / "cache",
+               env={**env, "DEFACEBENCH_PROGRESS": "1", "DEFACEBENCH_CACHE": str(base / "cache")})
     assert out.returncode == 0, out.stdout + out.stderr
+    (base / "cold.stdout").write_text(out.stdout)
+    (base / "cold.stderr").write_text(out.stderr)
     return base, base / "runs" / "cold"
+
+
+def test_console_shows_bars_then_a_short_answer_and_v_restores_the_configuration_lines(cold_run, sample_dataset):
+    """Issue 24: after its bars a cold run prints at most about 40 lines: the compact verdict, one
+    sentence per class, the report and the run folder; per-configuration lines go to run.log and
+    come back with -v; no VTK or X11 warning reaches the user."""
+    base, run_dir = cold_run
+    out, err = (base / "cold.stdout").read_text(), (base / "cold.stderr").read_text()
+    assert "configurations" in err and "render" in err  # the stage bars, on stderr
+    lines = out.splitlines()
+    assert len(lines) <= 40, out
+    assert "not shown exposed: " in out and "exposed: " in out
+    assert f"report {run_dir / 'leaderboard.html'}" in out and f"run outputs in {run_dir}" in out
+    assert f"{CONTROL}: n=" not in out and "# Leaderboard" not in out  # details stay in run.log
+    for text in (out, err):
+        assert "vtkXOpenGLRenderWindow" not in text and "X server" not in text and "Warning" not in text
+    log = (run_dir / "run.log").read_text()
+    assert f"{CONTROL}: n={N_SUBJECTS} rank1=" in log and "# Leaderboard" in log and "exposed: " in log
+    verbose = _cli(_run_args(sample_dataset, base / "runs", "verbose", "-v"), cache=base / "cache")
+    assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+    assert f"{CONTROL}: n={N_SUBJECTS} rank1=" in verbose.stdout and f"{QUICKSHEAR}: n=" in verbose.stdout
+    assert "# Leaderboard" in verbose.stdout and "privacy gain" in verbose.stdout  # the full tables
 
 
 def test_results_tree_and_manifest(cold_run):
@@ -184,6 +212,10 @@ def test_regression_gate_fails_and_lists_the_regressed_configuration(cold_run, s
     same = subprocess.run(common + ["--compare", str(saved)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert same.returncode == 0 and "no regression" in same.stdout, same.stdout
+    # pytest's summary: the compact verdict with its sentences; -v adds every configuration's line
+    assert "exposed: " in same.stdout and f"{CONTROL}: n=" not in same.stdout
+    verbose = subprocess.run(common + ["-vv"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0 and f"{CONTROL}: n={N_SUBJECTS} rank1=" in verbose.stdout, verbose.stdout
     baseline = json.loads(saved.read_text())
     row = baseline["configs"][QUICKSHEAR]
     row.update(rank1=0.9, rank1_ci=[0.8, 1.0])

@@ -5,7 +5,7 @@ recognizer identifies the rescan gallery from the scan probes (the benchmark's c
 with mtcnn's faces and with dlib_hog's. Measured (rank-1, mtcnn / dlib_hog): mobileface 1.0 /
 0.938, faceres 1.0 / 1.0, faceres_deep 1.0 / 1.0. The floor is 0.9 for faceres (issue 13's bar;
 with the crop placed by the 1.4x enlarged box both fell below it with dlib_hog) and 0.85 for
-mobileface (it has confused 2 of 16 near-identical synthetic faces; see the README's figures).
+mobileface (it has confused 2 of 16 near-identical synthetic faces; see docs/figures.md).
 """
 
 from __future__ import annotations

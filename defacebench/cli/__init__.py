@@ -13,7 +13,8 @@ import sys
 
 from defacebench.errors import DefacebenchError
 
-SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache", "weights")
+SUBCOMMANDS = ("list", "sample_data", "convert", "run", "report", "evaluate", "identify", "cache", "weights",
+               "reference")
 
 
 def build_parser() -> argparse.ArgumentParser:

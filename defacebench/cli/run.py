@@ -4,20 +4,26 @@ A thin adapter over :class:`defacebench.run.session.Session`, with exactly the o
 ``pytest bench/`` (one table, :mod:`defacebench.run.options`): runs every planned (configuration,
 scenario), records unavailable ones as skipped with their reason and failing ones with their error,
 then writes the same results tree (artifacts, leaderboard and verdict, manifest, baseline, gate).
+On a terminal it shows one progress bar per stage and a line per defacer as its configurations
+finish, then the compact verdict; ``-v`` adds the per-configuration lines and the full leaderboard
+(both always in the run folder's ``run.log``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
+from defacebench.run.console import DefacerTally
 from defacebench.run.options import add_to_argparse, run_config
 from defacebench.run.session import Session
+from defacebench.util.progress import StageBoard
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("run", help="run the benchmark (default: on the embedded sample dataset)",
                                    description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print one line per configuration and the full leaderboard (always in run.log)")
     add_to_argparse(parser)
     parser.set_defaults(func=run)
 
@@ -26,24 +32,34 @@ def run(args: argparse.Namespace) -> int:
     values = vars(args)
     if not values.get("plugins_file") and values.get("global_plugins_file"):
         values["plugins_file"] = values["global_plugins_file"]
+    verbose = bool(values.get("verbose"))
     session = Session(run_config(values))
     plan = session.plan()
     session.prepare()
+    tally = DefacerTally(plan)
+    board = StageBoard(len(plan))
+    first = {}
     for item in plan:
-        status, outcome = session.run_item(item)
-        if status.status in ("defacer_failed", "failed"):
-            print(f"{status.status.replace('_', ' ').upper()} {item.key}: {status.reason}", file=sys.stderr)
-        if outcome is None:
-            continue
-        row = outcome.row
-        print(f"{item.key}: n={row.n} rank1={row.rank1:.3f} roc_auc={row.roc_auc:.3f} "
-              f"detection={row.detection_rate:.2f} ({outcome.seconds:.1f} s)")
-    result = session.finish()
+        first.setdefault(item.config_id.defacer, len(first))
+    with board.activate():  # one bar per stage and one of configurations, on a terminal only
+        # one defacer after the other (stable), so each defacer's status line comes as soon as it is done
+        for item in sorted(plan, key=lambda p: first[p.config_id.defacer]):
+            status, outcome = session.run_item(item)
+            board.config_done()
+            if status.status in ("defacer_failed", "failed"):
+                board.write(f"{status.status.replace('_', ' ').upper()} {item.key}: {status.reason}", err=True)
+            if verbose:
+                board.write(session.config_lines[-1])
+            line = tally.add(item, status, outcome)
+            if line:
+                board.write(line)
+        result = session.finish()
     counts = {s: sum(v.status == s for v in session.statuses.values())
               for s in ("passed", "failed", "defacer_failed", "skipped")}
-    for line in result.lines:
-        print(line)
-    print(", ".join(f"{n} {s}" for s, n in counts.items()))
-    if session.started and (session.run.run_dir / "leaderboard.md").exists():
-        print((session.run.run_dir / "leaderboard.md").read_text())
+    lines = [*result.lines, ", ".join(f"{n} {s}" for s, n in counts.items())]
+    if verbose:
+        lines += ["", *result.details]
+        if session.started and (session.run.run_dir / "leaderboard.md").exists():
+            lines.append((session.run.run_dir / "leaderboard.md").read_text())
+    print("\n".join(lines), flush=True)
     return 1 if counts["failed"] or counts["defacer_failed"] or result.gate_failed else 0

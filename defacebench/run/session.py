@@ -10,12 +10,14 @@ baseline, gate). Both surfaces are thin adapters over this class, so they cannot
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from defacebench.contracts import KINDS
 from defacebench.errors import DefacebenchError
 from defacebench.run.config import ConfigError, ConfigId, RunConfig, product
+from defacebench.run.console import RUN_LOG, RunLog, config_line
 from defacebench.run.gate import check_gate_inputs, run_gate
 from defacebench.run.records import CONTROL, ConfigOutcome, result_id
 from defacebench.run.rundir import make_run_dir
@@ -59,10 +61,12 @@ class RenderFailedError(DefacebenchError):
 
 @dataclass
 class Finish:
-    """What :meth:`Session.finish` produced: whether the gate failed, lines for the console."""
+    """What :meth:`Session.finish` produced: whether the gate failed, the lines for the console
+    (compact: fits a screen) and ``details`` (the full verdict table, in run.log and behind -v)."""
 
     gate_failed: bool = False
     lines: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
 
 class Session:
@@ -82,6 +86,8 @@ class Session:
         self.notices: list[str] = []  # decisions taken before the work, printed with the summary
         self.calibration: dict | None = None  # the split sizes the calibration fraction gives (manifest)
         self._dataset = None  # discovered once for planning, handed to the run
+        self.log = RunLog()  # <run folder>/run.log: per-configuration lines, full tables, VTK's messages
+        self.config_lines: list[str] = []  # one per recorded configuration (printed with -v)
 
     @property
     def registry(self):
@@ -139,7 +145,7 @@ class Session:
         if n == 0:
             details = "; ".join(f"{f.path}: {f.reason}" for f in run.dataset.failures[:3])
             raise ConfigError(f"{run.config.dataset}: no subject found{(': ' + details) if details else ''}; "
-                              "see the README's 'Your own data' for the layouts defacebench reads")
+                              "see docs/data.md ('Your own data') for the layouts defacebench reads")
         from defacebench.metrics.split import check_split_feasible
 
         check_split_feasible(n, self.config.calibration, where=str(run.config.dataset))
@@ -162,7 +168,17 @@ class Session:
                 self.config = dataclasses.replace(self.config, dataset=sample_dataset())
             self._run = BenchmarkRun(self.config, run_dir=make_run_dir(self.config.results, self.config.run_id),
                                      dataset=self._dataset)
+            self._route_logs(self._run.run_dir)
         return self._run
+
+    def _route_logs(self, run_dir: Path) -> None:
+        """run.log in the run folder; VTK's messages into it, from this process and from the workers
+        (they inherit the environment), and EGL when there is no display."""
+        from defacebench.util.vtklog import ENV_LOG, prefer_egl
+
+        self.log.attach(run_dir)
+        os.environ[ENV_LOG] = str(run_dir / RUN_LOG)
+        prefer_egl()
 
     @property
     def started(self) -> bool:
@@ -213,6 +229,11 @@ class Session:
 
     def record(self, key: str, status: Status) -> None:
         self.statuses[key] = status
+        self._log_config(config_line(key, status, self.outcomes.get(key)))
+
+    def _log_config(self, line: str) -> None:
+        self.config_lines.append(line)
+        self.log.write([line])
 
     # ---------------------------------------------------------------- finish
 
@@ -231,23 +252,37 @@ class Session:
         if rows:
             from defacebench.report import write_leaderboard
             from defacebench.report.verdict import VerdictParams
+            from defacebench.report.verdict_console import verdict_compact, verdict_sentences
             from defacebench.report.verdict_table import verdict_markdown
 
             verdicts = write_leaderboard(run.run_dir, rows, images=self.config.images,
                                          params=VerdictParams.from_settings(self.config.to_dict()),
                                          statuses={k: s.to_dict() for k, s in self.statuses.items()})
             done.lines.append("Verdict per defacer (exposure over every valid attack, corrected for selection; "
-                              "columns explained in leaderboard.md):")
-            done.lines += verdict_markdown(verdicts).splitlines()
+                              "every column in leaderboard.md, explained in docs/statistics.md):")
+            done.lines += ["", *verdict_compact(verdicts).splitlines(), "", *verdict_sentences(verdicts)]
+            done.details = ["Verdict per defacer, every column:", *verdict_markdown(verdicts).splitlines()]
             done.gate_failed = run_gate(self.config, run, rows, done.lines)
         if run is not None:
             write_manifest(run.run_dir / "manifest.json", build_manifest(self))
             done.lines.insert(0, run.times.summary())
             done.lines[1:1] = self.notices + _input_notices(run)
             done.lines += _failure_lines(self.outcomes.values(), self.config.failed_defacing)
-            done.lines.append(f"defacebench: run outputs in {run.run_dir}")
+            self._closing_lines(done)
             run.close()
         return done
+
+    def _closing_lines(self, done: Finish) -> None:
+        """Where to look next (the report, the run folder), and everything into run.log: the full
+        verdict, the full leaderboard and what the console showed."""
+        run_dir = self._run.run_dir
+        if (run_dir / "leaderboard.html").is_file():
+            done.lines.append(f"defacebench: report {run_dir / 'leaderboard.html'}")
+        done.lines.append(f"defacebench: run outputs in {run_dir} (per-configuration lines and the full "
+                          f"leaderboard in {RUN_LOG}; -v prints them)")
+        board = run_dir / "leaderboard.md"
+        self.log.write(["", *done.details, "", *(board.read_text().splitlines() if board.is_file() else []),
+                        "", *done.lines])
 
     def _ensure_controls(self) -> None:
         """Evaluate the control of every attacker and scenario used, also when ``-k`` deselected its
@@ -260,6 +295,8 @@ class Session:
             try:
                 self.extra_outcomes[item.key] = self.evaluate(item)
                 self.outcomes.pop(item.key, None)
+                self._log_config(config_line(item.key, Status("passed"), self.extra_outcomes[item.key]) +
+                                 " (control evaluated for the attackers used)")
             except DefacebenchError as exc:
                 self.messages.append(f"defacebench: control {item.key} could not be evaluated: {exc}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from defacebench.contracts import Volume
+from defacebench.util.vtklog import route_vtk_output
 
 from recognizers._backends.views import OrthoCamera
 
@@ -77,6 +78,7 @@ class Scene:
     (otherwise axis-aligned at the origin, as the seed study did)."""
 
     def __init__(self, volume: Volume, params, place_by_affine: bool) -> None:
+        route_vtk_output()  # VTK's warnings into the run's log, EGL without a display (before any window)
         from vtkmodules.vtkRenderingCore import vtkLight, vtkRenderer, vtkRenderWindow
         import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
 

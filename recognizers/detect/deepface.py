@@ -68,6 +68,8 @@ class _DeepfaceDetector:
     backend = ""
     modules: tuple[str, ...] = ()
     version = "1"
+    licence = "MIT (deepface); the backend's own licence"
+    needs = "deepface (defacebench[deepface]); for some backends their weight files, already present (defacebench weights fetch), deepface_mtcnn TensorFlow"
 
     def __init__(self, params: DeepfaceDetectorParams | None = None) -> None:
         self.params = params if params is not None else DeepfaceDetectorParams()

@@ -46,6 +46,8 @@ class DlibHog:
 
     name = "dlib_hog"
     version = "1"
+    licence = "BSL-1.0 (dlib)"
+    needs = "dlib-bin (defacebench[dlib])"
 
     def __init__(self, params: DlibHogParams | None = None) -> None:
         self.params = params if params is not None else DlibHogParams()
@@ -71,6 +73,8 @@ class DlibCnn:
 
     name = "dlib_cnn"
     version = "1"
+    licence = "BSL-1.0 (dlib); CC0 (dlib's mmod face model)"
+    needs = "dlib-bin and face-recognition-models (defacebench[dlib])"
     opt_in = ("about 0.9 s per render on CPU (10-20x dlib_hog) and the weakest detector on defaced "
               "sample renders (probe detection 0-19 %, against 12-100 % for dlib_hog, mtcnn, opencv_haar)")
 

@@ -52,6 +52,8 @@ class Mtcnn:
 
     name = "mtcnn"
     version = "2"  # 2: the cascade follows mtcnn 1.0.0 (pyramid, crops, box arithmetic, NMS)
+    licence = "MIT (mtcnn 1.0 weights)"
+    needs = "the mtcnn wheel's weights, run on onnxruntime (defacebench[mtcnn]; no TensorFlow)"
 
     def __init__(self, params: MtcnnParams | None = None) -> None:
         self.params = params if params is not None else MtcnnParams()

@@ -56,6 +56,8 @@ class OpencvHaar:
 
     name = "opencv_haar"
     version = "1"
+    licence = "Apache-2.0 (OpenCV and its Haar cascades)"
+    needs = "opencv-contrib-python-headless < 5 (defacebench[opencv])"
 
     def __init__(self, params: OpencvHaarParams | None = None) -> None:
         self.params = params if params is not None else OpencvHaarParams()

@@ -44,6 +44,8 @@ class RetinaFace:
 
     name = "retinaface"
     version = "1"
+    licence = "MIT (retina-face)"
+    needs = "retina-face and its weight file, already present (defacebench weights fetch)"
 
     def __init__(self, params: RetinaFaceParams | None = None) -> None:
         self.params = params if params is not None else RetinaFaceParams()

@@ -41,6 +41,8 @@ class _DeepfaceModel(CountingRecognizer):
     weight_stem = ""  # engine-specific file: stem + .onnx / .h5 / .pth
     weight_file = ""  # engine-independent file name (overrides the stem)
     version = "1"
+    licence = "MIT (deepface); the model's own licence"
+    needs = "deepface and the model's ONNX weights in $DEEPFACE_HOME/.deepface/weights (defacebench weights fetch)"
 
     def __init__(self, params: DeepfaceModelParams | None = None) -> None:
         super().__init__()

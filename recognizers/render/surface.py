@@ -157,6 +157,8 @@ class SurfaceRenderer:
 
     name = "surface"
     version = "4"  # 4: the ray caster gates on the head grown by a voxel (head_reach)
+    licence = "MIT (defacebench's own ray caster)"
+    needs = "nothing beyond the base install"
 
     def __init__(self, params: SurfaceParams | None = None) -> None:
         self.params = params if params is not None else SurfaceParams()

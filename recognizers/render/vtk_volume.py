@@ -53,6 +53,7 @@ import numpy as np
 from defacebench.anatomy.grid import refine
 from defacebench.contracts import Availability, Range, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
+from defacebench.util.vtklog import prefer_egl
 
 from recognizers._backends.head import HeadMask, HeadSeparation, head_component
 from recognizers._backends.views import OrthoCamera, head_frame, view_specs
@@ -128,6 +129,7 @@ class VtkVolumeParams:
 def _probe_offscreen() -> Availability:
     """Open a tiny offscreen render window in a child process; the reason says what to install."""
     fix = f"install the Mesa EGL libraries (Debian/Ubuntu: apt-get install {EGL_PACKAGES})"
+    prefer_egl()  # the child probes the window the renders will open (EGL when there is no display)
     try:
         run = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
@@ -178,6 +180,8 @@ class VtkVolumeRenderer:
 
     name = "vtk_volume"
     version = "4"  # 4: skin opacity ramp, smoothing, head component only (issue 12)
+    licence = "BSD-3-Clause (VTK)"
+    needs = "vtk (defacebench[vtk]) and an offscreen OpenGL context: EGL + Mesa (Debian libegl1 libegl-mesa0 libgl1-mesa-dri), no display"
 
     def __init__(self, params: VtkVolumeParams | None = None) -> None:
         self.params = params if params is not None else VtkVolumeParams()
