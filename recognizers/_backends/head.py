@@ -53,32 +53,12 @@ class HeadMask:
         """
         world = self._world(np.argwhere(run_ends(self.mask)))
         top = world[:, 2].max()
-        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head
-            world = self._world(np.argwhere(self._above_candidates(top - head_height_mm)))
+        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head: every voxel counts
+            world = self._world(np.argwhere(self.mask))
             world = world[world[:, 2] >= top - head_height_mm]
         step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
         lo, hi = world.min(axis=0), world.max(axis=0)
         return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
-
-    def _above_candidates(self, cut: float) -> np.ndarray:
-        """Voxels of the mask among which lie the extremes of those with world z >= ``cut``.
-
-        World z is affine in each index, so along a line of the last axis the voxels above the cut
-        form one interval, and the extremes of the mask's voxels above it lie at run ends of
-        (mask & above). ``above`` is evaluated here by a broadcast sum, which may round the last
-        bit differently from :meth:`_world`; voxels within a hair of the cut, and their neighbours
-        along the line, are kept as candidates too, and the caller applies the exact test. Same box
-        as testing every voxel (issue 23: that was 0.15 s per render)."""
-        a, t = self.affine[2, :3], self.affine[2, 3]
-        n0, n1, n2 = self.mask.shape
-        z = (a[0] * np.arange(n0))[:, None, None] + (a[1] * np.arange(n1))[None, :, None] \
-            + (a[2] * np.arange(n2) + t)[None, None, :]
-        hair = 1e-6 * max(1.0, abs(cut))
-        loose = self.mask & (z >= cut - hair)
-        near = loose & (z < cut + hair)
-        near[..., 1:] |= near[..., :-1]
-        near[..., :-1] |= near[..., 1:]
-        return run_ends(loose) | (near & loose)
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
         """World coordinates (mm) of coarse voxel indices, one row each."""
