@@ -73,6 +73,13 @@ def build_shared(args: tuple[str, int]) -> str:
     return f"{path}|{(path / 'who.txt').read_text()}"
 
 
+def blas_threads(_: int) -> tuple[int, str]:
+    """The largest thread count of the worker's loaded BLAS/OpenMP pools, and its OMP_NUM_THREADS."""
+    from threadpoolctl import threadpool_info
+
+    return max((p["num_threads"] for p in threadpool_info()), default=1), os.environ.get("OMP_NUM_THREADS", "")
+
+
 # ----------------------------------------------------------------------------------------------
 # fixtures: one pool and one cluster per module (cluster start-up costs seconds)
 
@@ -158,6 +165,14 @@ def test_local_worker_crash_fails_only_its_item(local_ex) -> None:
     assert [o.value for o in got if o.ok] == [i + 100 for i in ITEMS if i != BAD]
     # the pool recovers for the next map
     assert [o.value for o in local_ex.map(slow_first, [1, 2], desc="after")] == [10, 20]
+
+
+def test_local_workers_run_one_blas_thread_each(local_ex) -> None:
+    """Two workers on the machine's cores: each worker's BLAS and OpenMP are held to one thread
+    (issue 23: n workers x n BLAS threads oversubscribe the cores)."""
+    outcomes = local_ex.map(blas_threads, range(4), desc="threads")
+    assert all(o.ok for o in outcomes), outcomes
+    assert {o.value for o in outcomes} == {(1, "1")}
 
 
 def test_unpicklable_function_fails_items_without_hanging(local_ex) -> None:

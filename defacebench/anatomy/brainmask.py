@@ -14,7 +14,8 @@ are head. On CT both follow from HU:
   ~20-45 HU, CSF ~0-15 HU, blood up to ~80 HU), opened (``opening_mm``) to cut thin bridges through
   the orbits and the skull base, and the largest connected component kept.
 
-The masks are approximate (no segmentation model), but deterministic and cheap (< 1 s at 2 mm).
+The masks are approximate (no segmentation model), but deterministic and cheap (~0.3 s at 2 mm: the
+morphology of :mod:`defacebench.anatomy.morph`, scipy's results on the masks' boxes only).
 :mod:`defacebench.anatomy.masks` applies the volume's modality's rule: these HU rules for CT,
 :mod:`defacebench.anatomy.mrimask` for a T1-weighted MRI.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from defacebench.anatomy import morph
 from defacebench.contracts import Volume
 
 
@@ -69,7 +71,7 @@ def fill_slices(mask: np.ndarray, axis: int) -> np.ndarray:
     index = [slice(None)] * 3
     index[axis] = 1
     structure[tuple(index)] = ndimage.generate_binary_structure(2, 1)
-    return ndimage.binary_fill_holes(mask, structure=structure)
+    return morph.fill_holes(mask, structure=structure)
 
 
 def _fill_axial(mask: np.ndarray) -> np.ndarray:
@@ -80,14 +82,18 @@ def _fill_axial(mask: np.ndarray) -> np.ndarray:
 def ct_head_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams()) -> np.ndarray:
     """Head voxels of a CT: denser than ``head_hu``, holes filled, largest component."""
     head = largest_component(np.asarray(volume.data) > params.head_hu)
-    return ndimage.binary_fill_holes(_fill_axial(head))
+    return morph.fill_holes(_fill_axial(head))
 
 
 def skull_interior(volume: Volume, params: BrainMaskParams = BrainMaskParams()) -> np.ndarray:
     """Voxels enclosed by the skull (closed bone mask filled axially and in 3-D, bone excluded)."""
     bone = np.asarray(volume.data) > params.bone_hu
-    closed = ndimage.binary_closing(bone, structure=ball(params.closing_mm, volume.zooms), border_value=0)
-    filled = _fill_axial(closed) | fill_slices(closed, 1) | ndimage.binary_fill_holes(closed)
+    closed = morph.closing(bone, ball(params.closing_mm, volume.zooms))
+    box = morph.box_of(closed, 1)  # filling needs the closed skull's box plus one background voxel
+    filled = np.zeros_like(closed)
+    if box is not None:
+        part = closed[box]
+        filled[box] = _fill_axial(part) | fill_slices(part, 1) | morph.fill_holes(part)
     return filled & ~closed
 
 
@@ -96,7 +102,7 @@ def ct_brain_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams()) -
     data = np.asarray(volume.data)
     soft = skull_interior(volume, params) & (data >= params.lo_hu) & (data <= params.hi_hu)
     if params.opening_mm > 0:
-        soft = ndimage.binary_opening(soft, structure=ball(params.opening_mm, volume.zooms))
+        soft = morph.opening(soft, ball(params.opening_mm, volume.zooms))
     return largest_component(soft)
 
 

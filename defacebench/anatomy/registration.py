@@ -71,8 +71,21 @@ def is_ct(data: np.ndarray, params: CtToT1Params = CtToT1Params()) -> bool:
 
 
 def ct_to_t1(data: np.ndarray, params: CtToT1Params = CtToT1Params()) -> np.ndarray:
-    """Map HU to a T1-like contrast in [0, 1] (float32); see :class:`CtToT1Params`."""
-    return np.interp(np.asarray(data, np.float32), params.hu_knots, params.t1_knots).astype(np.float32)
+    """Map HU to a T1-like contrast in [0, 1] (float32); see :class:`CtToT1Params`.
+
+    CT values are whole HU (stored integers times a whole slope): then the curve is evaluated once
+    per HU value in the volume's range and looked up per voxel, the same numbers as ``np.interp``
+    over every voxel at a third of the cost (issue 23)."""
+    values = np.asarray(data, np.float32)
+    if values.size:
+        lo, hi = float(values.min()), float(values.max())
+        if np.isfinite(lo) and np.isfinite(hi) and hi - lo <= 1 << 16:
+            offsets = values - np.float32(lo)  # exact for whole numbers of this range
+            index = offsets.astype(np.intp)
+            if np.array_equal(index, offsets):
+                table = np.interp(lo + np.arange(int(hi - lo) + 1, dtype=np.float64), params.hu_knots, params.t1_knots)
+                return table.astype(np.float32)[index]
+    return np.interp(values, params.hu_knots, params.t1_knots).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

@@ -1,11 +1,13 @@
 """An offscreen VTK volume-rendering scene built once per volume and re-rendered per view.
 
-Used by the `vtk_volume` renderer: the VTK image, the transfer functions, the mapper (whose
-gradient and shading tables are computed at the first render) and the render window are made
-once; a view changes only the camera and the light. Import only where VTK is known to be there.
+Used by the `vtk_volume` renderer: the VTK image, the transfer functions and the mapper (whose
+gradient and shading tables are computed at the first render) are made once per volume, the render
+window once per process; a view changes only the camera and the light. Import only where VTK is known to be there.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -73,31 +75,45 @@ def _volume_actor(image, params):
     return actor
 
 
+@lru_cache(maxsize=2)
+def _window(size_px: int):
+    """(render window, renderer, light) of this process for ``size_px`` images, made once.
+
+    Why: opening an offscreen OpenGL context and its window for every volume cost ~0.06 s per
+    render; a worker renders many volumes in a row, each with its own volume actor in the same
+    renderer (:class:`Scene` swaps it). Renders are the same pixels as with a fresh window."""
+    from vtkmodules.vtkRenderingCore import vtkLight, vtkRenderer, vtkRenderWindow
+    import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
+
+    renderer = vtkRenderer()
+    renderer.SetBackground(0.0, 0.0, 0.0)
+    renderer.AutomaticLightCreationOff()
+    light = vtkLight()  # directional, fixed in the scene (the view grid's lights follow the head)
+    light.SetLightTypeToSceneLight()
+    light.PositionalOff()
+    light.SetFocalPoint(0.0, 0.0, 0.0)
+    renderer.AddLight(light)
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    window.SetSize(size_px, size_px)
+    window.AddRenderer(renderer)
+    return window, renderer, light
+
+
 class Scene:
-    """One volume in an offscreen window; ``place_by_affine`` puts it where its affine says
-    (otherwise axis-aligned at the origin, as the seed study did)."""
+    """One volume in this process's offscreen window; ``place_by_affine`` puts it where its affine
+    says (otherwise axis-aligned at the origin, as the seed study did). :meth:`close` takes the
+    volume out again (the window stays for the next volume)."""
 
     def __init__(self, volume: Volume, params, place_by_affine: bool) -> None:
         route_vtk_output()  # VTK's warnings into the run's log, EGL without a display (before any window)
-        from vtkmodules.vtkRenderingCore import vtkLight, vtkRenderer, vtkRenderWindow
-        import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL render window)
-
         actor = _volume_actor(_image_data(volume), params)
         if place_by_affine:
             actor.SetUserMatrix(_placement(volume))
-        self.renderer = vtkRenderer()
-        self.renderer.SetBackground(0.0, 0.0, 0.0)
+        self.window, self.renderer, self.light = _window(int(params.size_px))
+        self.renderer.RemoveAllViewProps()
         self.renderer.AddVolume(actor)
-        self.renderer.AutomaticLightCreationOff()
-        self.light = vtkLight()  # directional, fixed in the scene (the view grid's lights follow the head)
-        self.light.SetLightTypeToSceneLight()
-        self.light.PositionalOff()
-        self.light.SetFocalPoint(0.0, 0.0, 0.0)
-        self.renderer.AddLight(self.light)
-        self.window = vtkRenderWindow()
-        self.window.SetOffScreenRendering(1)
-        self.window.SetSize(params.size_px, params.size_px)
-        self.window.AddRenderer(self.renderer)
+        self.actor = actor
 
     def set_light(self, direction) -> None:
         """A directional light shining from world ``direction`` (toward the light)."""
@@ -148,6 +164,7 @@ class Scene:
 
         self.window.Render()
         grab = vtkWindowToImageFilter()
+        grab.ShouldRerenderOff()  # just rendered: the filter's own render would double the cost
         grab.SetInput(self.window)
         grab.SetInputBufferTypeToRGB()
         grab.ReadFrontBufferOff()
@@ -158,4 +175,6 @@ class Scene:
         return np.ascontiguousarray(pixels[::-1])
 
     def close(self) -> None:
-        self.window.Finalize()
+        """Release the volume (its image, gradients and actor); the window is kept."""
+        self.renderer.RemoveVolume(self.actor)
+        self.actor = None

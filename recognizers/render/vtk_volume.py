@@ -33,7 +33,8 @@ on MRI (``mri_threshold_scale`` x Otsu's threshold, defacebench.anatomy.mrimask.
 the scalp a thin shell over a dark gap). The study rendered CT only; this keeps one renderer for both.
 
 The volume-level work (VTK image, transfer functions, gradients in the mapper, head component) is
-done once per volume; each view re-renders the same scene with another camera and light.
+done once per volume, the offscreen render window once per process
+(recognizers._backends.vtk_scene); each view re-renders the same scene with another camera and light.
 
 Offscreen rendering needs an OpenGL context without a display: VTK 9 wheels use EGL with Debian's
 Mesa packages (libegl1, libegl-mesa0, libgl1-mesa-dri). Whether a context opens is probed once per
