@@ -113,6 +113,8 @@ def test_save_baseline_pointing_at_a_folder_fails_before_the_run(tmp_path, capsy
 @pytest.mark.parametrize(("values", "names"), [
     ({"protocol": "seed", "policy": "youden"}, ("--protocol seed", "--policy youden")),
     ({"view_grid": (90.0, 1.0, 90.0, 1.0, 1)}, ("--view-grid", "32,761 views", "CPU", "--max-views")),
+    ({"sample_subjects": 8, "dataset": Path("/data/ct")}, ("--sample-subjects", "--dataset")),
+    ({"sample_subjects": 3}, ("--sample-subjects", ">= 4", "got 3")),
 ])
 def test_options_that_cannot_go_together_fail_before_any_work(values, names):
     """Checks across options live in RunConfig, which both surfaces build before planning."""
@@ -138,3 +140,27 @@ def test_the_qc_labels_the_option_accepts_are_the_qc_labels():
     from defacebench.run.config import QC_LABELS
 
     assert QC_LABELS == LABELS
+
+
+def test_sample_subjects_sizes_the_embedded_sample_the_run_uses(tmp_path, monkeypatch):
+    """``--sample-subjects 8`` (the README's test command) builds and runs the 8-subject sample; the
+    resolved config names that dataset, so the manifest and the gate's fingerprint say which it was."""
+    import defacebench.data.sample as sample
+    from defacebench.run.session import Session
+
+    built = []
+
+    def fake_build(out=None, params=None, **kwargs):
+        built.append(params)
+        raise RuntimeError("stop after the sample's params are known")
+
+    monkeypatch.setattr(sample, "make_sample_dataset", fake_build)
+    args = build_parser().parse_args(["run", "--sample-subjects", "8", "--results", str(tmp_path)])
+    session = Session(run_config(vars(args)))
+    with pytest.raises(RuntimeError):
+        session.run
+    assert [p.n_subjects for p in built] == [8] and built[0].seed == 0 and built[0].modality == "ct"
+    built.clear()
+    with pytest.raises(RuntimeError):
+        Session(run_config({"results": tmp_path})).run
+    assert [p.n_subjects for p in built] == [16]

@@ -179,6 +179,8 @@ def acquisitions_info(dataset_root: Path) -> dict:
     return json.loads((Path(dataset_root).parent / "sample.json").read_text())["acquisitions"]
 
 
-def sample_dataset(modality: str = "ct") -> Path:
-    """The default sample dataset (16 subjects, seed 0) of ``modality``, built on first use."""
-    return make_sample_dataset(params=SampleParams(modality=modality))
+def sample_dataset(modality: str = "ct", n_subjects: int | None = None) -> Path:
+    """The default sample dataset (seed 0, ``n_subjects`` subjects, default 16) of ``modality``, built on
+    first use."""
+    params = SampleParams(modality=modality)
+    return make_sample_dataset(params=params if n_subjects is None else replace(params, n_subjects=n_subjects))

@@ -77,7 +77,8 @@ render per gallery scan, so it runs with both renderers. ``--scenarios`` widens 
 class RunConfig:
     """Every run-level setting of a benchmark run (recorded in ``manifest.json``).
 
-    ``dataset`` None means the embedded sample (generated or found in the cache on first use).
+    ``dataset`` None means the embedded sample (generated or found in the cache on first use), with
+    ``sample_subjects`` subjects (None: its default 16; CI runs a smaller one to stay in its budget).
     ``scenarios`` name what feeds the gallery and probe (:mod:`defacebench.run.scenarios`).
     ``failed_defacing`` says how a subject whose defacing failed is scored: ``exposed`` (default:
     with its undefaced probe, what a user would otherwise share), ``excluded`` or ``nonmatch``.
@@ -86,6 +87,7 @@ class RunConfig:
     """
 
     dataset: Path | None = None
+    sample_subjects: int | None = None  # None: the sample's default (16); only without ``dataset``
     results: Path = Path("results/runs")
     cache_dir: Path | None = None
     plugins_file: Path | None = None
@@ -146,6 +148,13 @@ class RunConfig:
             if not 0.0 <= value <= 1.0 or (name == "calibration" and value == 0.0):
                 raise ConfigError(f"{name} must be a fraction in {'(0, 1]' if name == 'calibration' else '[0, 1]'}, "
                                   f"got {value}")
+        if self.sample_subjects is not None:
+            if self.dataset is not None:
+                raise ConfigError("--sample-subjects sizes the embedded sample, but --dataset names another dataset: "
+                                  "drop one of them")
+            if self.sample_subjects < 4:
+                raise ConfigError(f"--sample-subjects must be >= 4 (a calibration/held-out split keeps >= 2 subjects "
+                                  f"on each side), got {self.sample_subjects}")
         if not self.scenarios:
             raise ConfigError("scenarios is empty: name at least one, e.g. rescan")
         if self.qc_filter is not None and self.qc_filter not in QC_LABELS:

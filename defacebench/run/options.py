@@ -185,6 +185,8 @@ def _output_file(text: str) -> Path:
 
 OPTIONS: tuple[Option, ...] = (
     Option("--dataset", "dataset", "dataset folder or CSV manifest (default: the embedded sample)", _path),
+    Option("--sample-subjects", "sample_subjects", "subjects of the embedded sample when --dataset is not given "
+           "(default 16; the README's test command uses 8 to keep CI short)", _count, metavar="N"),
     Option("--results", "results", "folder of run outputs (default results/runs)", _path),
     *(Option(f"--{kind}", kind, f"comma list restricting the {kind}", _names, metavar="A,B") for kind in KINDS),
     Option("--plugin-set", "plugin_set", "default: every available plugin except those that declare "

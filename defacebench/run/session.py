@@ -165,7 +165,8 @@ class Session:
             if self.config.dataset is None:
                 from defacebench.data.sample import sample_dataset
 
-                self.config = dataclasses.replace(self.config, dataset=sample_dataset())
+                self.config = dataclasses.replace(self.config, dataset=sample_dataset(n_subjects=self.config.sample_subjects),
+                                                  sample_subjects=None)
             self._run = BenchmarkRun(self.config, run_dir=make_run_dir(self.config.results, self.config.run_id),
                                      dataset=self._dataset)
             self._route_logs(self._run.run_dir)
