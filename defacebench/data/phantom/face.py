@@ -17,7 +17,7 @@ to tissue over ``edge_mm`` across that surface, as a CT's point-spread function 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -51,12 +51,87 @@ class FaceParams:
     surface_sigma_mm: float = 2.0
     edge_mm: float = 1.5
     bone_depth_mm: float = 6.0
+    relief: tuple[tuple[float, float, float, float, float], ...] = ()
+    relief_front_y: tuple[float, float] = (55.0, 75.0)
+    stretch: float = 1.0
+    stretch_top_z: float = -64.0
+    stretch_length_mm: float = 46.0
+
+
+def stretch_z(z, p: FaceParams):
+    """Where template height ``z`` (mm) goes when the lower face (``stretch_length_mm`` below
+    ``stretch_top_z``: nose base, mouth, chin) is stretched by ``stretch``; all below moves down with it.
+    Why: the averaged template's lower face is short (nose tip to chin ~40 mm; a real head ~60 mm,
+    docs/realism.md), and its mouth and chin hide under the nose when the face is seen from above."""
+    z = np.asarray(z, float)
+    top, length, f = p.stretch_top_z, p.stretch_length_mm, p.stretch
+    return np.where(z >= top, z, np.where(z >= top - length, top + (z - top) * f, z - length * (f - 1.0)))
+
+
+def stretch_volume(volume: np.ndarray, grid: shapes.Grid, p: FaceParams) -> np.ndarray:
+    """``volume`` (template frame) with the lower face stretched (:func:`stretch_z`, linear in z)."""
+    if p.stretch == 1.0:
+        return volume
+    zs = grid.axes()[2]
+    top, length, f = p.stretch_top_z, p.stretch_length_mm, p.stretch
+    src_z = np.where(zs >= top, zs, np.where(zs >= top - length * f, top + (zs - top) / f, zs + length * (f - 1.0)))
+    src = np.clip((src_z - grid.origin[2]) / grid.step, 0, len(zs) - 1)
+    lo = np.floor(src).astype(int)
+    hi = np.minimum(lo + 1, len(zs) - 1)
+    frac = (src - lo).astype(np.float32)
+    return (volume[:, :, lo] * (1 - frac) + volume[:, :, hi] * frac).astype(volume.dtype)
+
+
+def stretched_landmarks(lm: Landmarks, p: FaceParams) -> Landmarks:
+    """``lm`` with the heights below the nose moved as :func:`stretch_z` moves the template."""
+    def move(point):
+        return (point[0], point[1], float(stretch_z(point[2], p)))
+
+    return replace(lm, chin=move(lm.chin), upper_teeth_front=move(lm.upper_teeth_front),
+                   lower_teeth_front=move(lm.lower_teeth_front),
+                   template_bottom_z=float(stretch_z(lm.template_bottom_z, p)))
+
+
+def relief_shift(x: np.ndarray, z: np.ndarray, relief) -> np.ndarray:
+    """Anterior shift (mm) of the face at (x, z): the sum of the ``relief`` Gaussians
+    ``(x0, z0, sigma_x, sigma_z, amplitude_mm)`` (positive: forward)."""
+    out = np.zeros(np.broadcast_shapes(np.shape(x), np.shape(z)), np.float32)
+    for x0, z0, sx, sz, amp in relief:
+        out += np.float32(amp) * np.exp(-0.5 * (((x - x0) / sx) ** 2 + ((z - z0) / sz) ** 2)).astype(np.float32)
+    return out
+
+
+def apply_relief(sdf: np.ndarray, grid: shapes.Grid, p: FaceParams) -> np.ndarray:
+    """The skin's signed distance with the face's relief deepened: each (x, z) column in front of
+    ``relief_front_y`` moves forward by :func:`relief_shift` (a smooth backward map along y, so the
+    skin, fat and muscle layers move with the surface). Why: the averaged template's face is flatter
+    than a person's (its nasion 3 mm deep, nose 9 mm proud of the lip; a real head: about 15 and 14 mm,
+    docs/realism.md), and a detector looking down on a flat face finds no eyes, nose or mouth."""
+    if not p.relief:
+        return sdf
+    xs, ys, zs = grid.axes()
+    j0 = max(0, int(np.searchsorted(ys, p.relief_front_y[0])) - 1)
+    shift = relief_shift(xs[:, None], zs[None, :], p.relief)  # (nx, nz)
+    lo, hi = p.relief_front_y
+    weight = np.clip((ys[j0:] - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
+    weight = weight * weight * (3 - 2 * weight)
+    # backward map: the value at y comes from y - shift * weight(y) (in voxels along axis 1)
+    src = np.arange(j0, len(ys), dtype=np.float32)[None, :, None] - shift[:, None, :] * weight[None, :, None] / grid.step
+    src = np.clip(src, 0, len(ys) - 1)
+    lo_i = np.floor(src).astype(np.int64)
+    hi_i = np.minimum(lo_i + 1, len(ys) - 1)
+    frac = src - lo_i
+    out = sdf.copy()
+    out[:, j0:, :] = (np.take_along_axis(sdf, lo_i, axis=1) * (1 - frac)
+                      + np.take_along_axis(sdf, hi_i, axis=1) * frac)
+    return out
 
 
 def soft_features(grid: shapes.Grid, lm: Landmarks, p: FaceParams) -> np.ndarray:
     """Mask of the lips, eyelids and nose wings (to be OR-ed into the head mask)."""
     out = np.zeros(grid.shape, bool)
     mx, my, mz = p.mouth
+    mz = float(stretch_z(mz, p))
     half = 0.5 * p.lip_gap_mm
     for dz in (half, -half):  # the upper and the lower lip: tubes along the arch, centres behind the front
         front = (mx, my - p.lip_radius_mm, mz + dz)

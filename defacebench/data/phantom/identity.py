@@ -29,8 +29,10 @@ class IdentityParams:
 
 @dataclass(frozen=True)
 class PoseParams:
-    """Head position and tilt ranges of one acquisition (uniform within +-each value)."""
+    """Head position and tilt ranges of one acquisition (uniform within +-each value about
+    ``pitch_mean_deg`` for the pitch, 0 for the others)."""
 
+    pitch_mean_deg: float = 0.0
     pitch_deg: float = 3.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
@@ -72,6 +74,7 @@ def _rotation(pitch: float, roll: float, yaw: float) -> np.ndarray:
 def random_pose(rng: np.random.Generator, p: PoseParams) -> np.ndarray:
     """A 4x4 rigid transform (template frame -> scanner frame) within the ranges of ``p``."""
     angles = rng.uniform(-1.0, 1.0, 3) * np.array([p.pitch_deg, p.roll_deg, p.yaw_deg])
+    angles[0] += p.pitch_mean_deg
     rot = _rotation(*angles)
     centre = np.asarray(p.centre, float)
     pose = np.eye(4)
