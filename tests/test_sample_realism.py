@@ -41,7 +41,7 @@ def test_stretched_volume_puts_a_template_height_where_the_map_says():
     out = stretch_volume(marker, grid, p)
     peak = zs[np.argmax(out[1, 1])]
     assert abs(peak - float(stretch_z(zs[k], p))) <= grid.step
-    assert np.array_equal(stretch_volume(marker, grid, FaceParams()), marker), "stretch 1 leaves it alone"
+    assert np.array_equal(stretch_volume(marker, grid, FaceParams(stretch=1.0)), marker), "stretch 1 leaves it alone"
 
 
 def test_relief_moves_the_skin_forward_by_its_amplitude_at_its_centre():
@@ -54,7 +54,7 @@ def test_relief_moves_the_skin_forward_by_its_amplitude_at_its_centre():
     assert front(10, 10) == pytest.approx(106.0, abs=1.0)   # centre of the +6 mm bump
     assert front(18, 18) == pytest.approx(98.0, abs=1.0)    # centre of the -2 mm dip
     assert front(0, 0) == pytest.approx(100.0, abs=1.0)     # far from both
-    assert np.array_equal(apply_relief(sdf, grid, FaceParams()), sdf)
+    assert np.array_equal(apply_relief(sdf, grid, FaceParams(relief=())), sdf)
 
 
 def test_pose_pitch_is_drawn_around_its_mean():

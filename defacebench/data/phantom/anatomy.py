@@ -31,7 +31,7 @@ from defacebench.data.phantom.template import Landmarks, ball, t1_on_grid
 LABELS = ("air", "skin", "fat", "muscle", "brain", "csf", "bone", "marrow", "teeth", "eye", "lens", "ear")
 """Tissue label names; a label's value in the label volume is its index here."""
 L = {name: i for i, name in enumerate(LABELS)}
-FORMAT_VERSION = 2  # bump when the anatomy changes for the same params (it keys the disk cache)
+FORMAT_VERSION = 3  # bump when the anatomy changes for the same params (it keys the disk cache)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,23 @@ from defacebench.data.phantom import shapes
 from defacebench.data.phantom.template import Landmarks
 
 
+# (x, z, sigma_x, sigma_z, forward mm) in the stretched template frame; calibrated against the real
+# head's skin profile and detection curves (docs/realism.md), mirrored pairs for the two sides
+RELIEF = (
+    (0.0, -62.0, 8.0, 12.0, 10.0),  # nose: projection (narrow, so the bridge stands out of the cheeks)
+    (0.0, -40.0, 5.0, 9.0, 6.0),  # nasal bridge between the eyes (bright between two dark sockets)
+    (0.0, -24.0, 8.0, 3.5, -2.0),  # nasion, above the eyes
+    (12.0, -42.0, 5.0, 12.0, -4.0), (-12.0, -42.0, 5.0, 12.0, -4.0),  # sides of the nose
+    (17.0, -34.0, 5.0, 6.0, -4.0), (-17.0, -34.0, 5.0, 6.0, -4.0),  # inner corners of the eyes
+    (32.0, -27.0, 12.0, 3.5, -4.0), (-32.0, -27.0, 12.0, 3.5, -4.0),  # upper lid sulcus under the brow
+    (32.0, -47.0, 12.0, 3.5, -2.5), (-32.0, -47.0, 12.0, 3.5, -2.5),  # lower lid
+    (24.0, -16.0, 14.0, 6.0, 4.0), (-24.0, -16.0, 14.0, 6.0, 4.0), (0.0, -16.0, 10.0, 7.0, 2.0),  # brow ridge
+    (0.0, -92.0, 16.0, 3.5, 3.0), (0.0, -104.0, 16.0, 3.5, 3.0), (0.0, -98.0, 18.0, 1.5, -2.0),  # lips, mouth
+    (0.0, -124.0, 18.0, 9.0, 6.0),  # chin
+    (0.0, -125.0, 45.0, 30.0, 16.0),  # the lower face forward (chin ahead of the brow as on a real head)
+)
+
+
 @dataclass(frozen=True)
 class FaceParams:
     """Geometry of the added soft tissue (template frame mm) and of the skin surface.
@@ -51,9 +68,9 @@ class FaceParams:
     surface_sigma_mm: float = 2.0
     edge_mm: float = 1.5
     bone_depth_mm: float = 6.0
-    relief: tuple[tuple[float, float, float, float, float], ...] = ()
+    relief: tuple[tuple[float, float, float, float, float], ...] = RELIEF
     relief_front_y: tuple[float, float] = (55.0, 75.0)
-    stretch: float = 1.0
+    stretch: float = 1.4
     stretch_top_z: float = -64.0
     stretch_length_mm: float = 46.0
 

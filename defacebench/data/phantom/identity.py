@@ -32,8 +32,8 @@ class PoseParams:
     """Head position and tilt ranges of one acquisition (uniform within +-each value about
     ``pitch_mean_deg`` for the pitch, 0 for the others)."""
 
-    pitch_mean_deg: float = 0.0
-    pitch_deg: float = 3.0
+    pitch_mean_deg: float = 10.0  # the template lies ~10 deg chin-down of its Frankfort plane: this lifts it
+    pitch_deg: float = 4.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
