@@ -11,7 +11,10 @@ on eyes, nose and mouth, and a face recognizer on where they sit; so the phantom
 - alae: the wings of the nose beside its base;
 
 and builds the skin from a smoothed signed distance to the head mask (:func:`smooth_distance`),
-so the surface a renderer finds is smooth at sub-voxel level. The skin's value then ramps from air
+so the surface a renderer finds is smooth at sub-voxel level. Calibrated against a real head
+(docs/realism.md): the template's short lower face is stretched (:func:`stretch_volume`) and the
+face's relief deepened (:func:`apply_relief`: nose, nasal bridge, eye corners and lid sulci, brow,
+lips, chin), so the seed study's camera, 22.5 degrees above the face, finds its faces. The skin's value then ramps from air
 to tissue over ``edge_mm`` across that surface, as a CT's point-spread function blurs it.
 """
 
