@@ -128,9 +128,7 @@ def test_mesh_depth_matches_the_ray_caster(yaw, pitch, flip):
     a, b = np.isfinite(ours), np.isfinite(ref)
     # they differ only on the silhouette's rim (rays that graze the skin between two samples)
     inner = ndimage.binary_erosion(a | b, iterations=2)
-    # 0.2 %: the sample phantom's calibrated relief (narrow nose, lid sulci, mouth crease;
-    # docs/realism.md) adds grazing rays inside the silhouette (measured 24 of 13,865 at yaw 30, pitch -15)
-    assert (a ^ b)[inner].sum() <= 0.002 * b.sum() and (a ^ b).sum() < 0.03 * b.sum()
+    assert (a ^ b)[inner].sum() <= 0.001 * b.sum() and (a ^ b).sum() < 0.03 * b.sum()
     # the face where the field of view cuts the neck sits half a voxel apart by convention (see
     # test_a_head_cut_by_the_field_of_view_is_closed); a camera 15 degrees below sees it obliquely,
     # where half a voxel becomes 3 mm of depth: compared there, not here
@@ -277,5 +275,4 @@ def test_a_scan_with_shoulders_is_framed_on_the_head():
 
     ref = top_row(vol)
     assert abs(top_row(tall) - ref) < 15
-    pushed = top_row(tall, head_height_mm=1e6)  # framed on the whole component: head pushed up,
-    assert ref - pushed > 25 or (pushed == 0 and ref > 15)  # or out of the frame (the phantom's head is tall)
+    assert ref - top_row(tall, head_height_mm=1e6) > 25  # framed on the whole component: head pushed up

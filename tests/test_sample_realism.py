@@ -83,7 +83,7 @@ def test_seed_camera_finds_faces_on_a_small_ct_sample(tmp_path):
     for plugin in (renderer, *detectors.values()):
         if not plugin.available():
             pytest.skip(f"{plugin.name}: {plugin.available().reason}")
-    params = SampleParams(n_subjects=4)
+    params = SampleParams.calibrated(n_subjects=4)
     root = make_sample_dataset(tmp_path / "sample", params)
     hits = {name: [] for name in detectors}
     for sid in subject_ids(params.n_subjects):

@@ -63,6 +63,13 @@ class SampleParams:
         if self.modality not in MODALITIES:
             raise DatasetError(f"sample modality {self.modality!r} is unknown: use one of {', '.join(MODALITIES)}")
 
+    @classmethod
+    def calibrated(cls, **changes) -> "SampleParams":
+        """The sample with the face and pose calibrated against a real head (docs/realism.md)."""
+        from defacebench.data.phantom.face import FaceParams
+
+        return cls(anatomy=AnatomyParams(face=FaceParams.calibrated()), pose=PoseParams.frankfort(), **changes)
+
     def scanner_params(self) -> ScannerParams:
         """The acquisition settings actually used (modality defaults, matrix override)."""
         p = self.scanner or (ScannerParams() if self.modality == "ct" else mri_scanner())

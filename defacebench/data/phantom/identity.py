@@ -32,12 +32,18 @@ class PoseParams:
     """Head position and tilt ranges of one acquisition (uniform within +-each value about
     ``pitch_mean_deg`` for the pitch, 0 for the others)."""
 
-    pitch_mean_deg: float = 10.0  # the template lies ~10 deg chin-down of its Frankfort plane: this lifts it
-    pitch_deg: float = 4.0
+    pitch_mean_deg: float = 0.0
+    pitch_deg: float = 3.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
     centre: tuple[float, float, float] = (0.0, 0.0, -20.0)  # rotation centre, template frame mm
+
+    @classmethod
+    def frankfort(cls) -> "PoseParams":
+        """Pitch 10 +- 4 degrees: the template lies ~10 degrees chin-down of its Frankfort plane, so
+        this draws heads within +-4 degrees of it (docs/realism.md; with FaceParams.calibrated)."""
+        return cls(pitch_mean_deg=10.0, pitch_deg=4.0)
 
 
 @dataclass(frozen=True)
