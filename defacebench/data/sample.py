@@ -39,7 +39,7 @@ __all__ = ["SESSIONS", "MARKER", "SampleParams", "make_sample_dataset", "sample_
            "nifti_root", "subject_ids", "default_sample_dir", "acquisitions_info", "data_root"]
 
 MARKER = "COMPLETE"
-FORMAT_VERSION = 2  # bump when the generator changes its output for the same params
+FORMAT_VERSION = 3  # bump when the generator changes its output for the same params
 MODALITIES = ("ct", "mri")
 
 
@@ -62,6 +62,13 @@ class SampleParams:
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise DatasetError(f"sample modality {self.modality!r} is unknown: use one of {', '.join(MODALITIES)}")
+
+    @classmethod
+    def calibrated(cls, **changes) -> "SampleParams":
+        """The sample with the face and pose calibrated against a real head (docs/realism.md)."""
+        from defacebench.data.phantom.face import FaceParams
+
+        return cls(anatomy=AnatomyParams(face=FaceParams.calibrated()), pose=PoseParams.frankfort(), **changes)
 
     def scanner_params(self) -> ScannerParams:
         """The acquisition settings actually used (modality defaults, matrix override)."""

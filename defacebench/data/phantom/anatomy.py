@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from defacebench.data.phantom.template import Landmarks, ball, t1_on_grid
 LABELS = ("air", "skin", "fat", "muscle", "brain", "csf", "bone", "marrow", "teeth", "eye", "lens", "ear")
 """Tissue label names; a label's value in the label volume is its index here."""
 L = {name: i for i, name in enumerate(LABELS)}
-FORMAT_VERSION = 2  # bump when the anatomy changes for the same params (it keys the disk cache)
+FORMAT_VERSION = 3  # bump when the anatomy changes for the same params (it keys the disk cache)
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def _labels(t1: np.ndarray, grid: shapes.Grid, p: AnatomyParams) -> tuple[np.nda
     box = _support_box(thead | ears, margin=4)
     head[box] |= ndimage.binary_closing(head[box], ball(2), border_value=0)  # joins the ears smoothly
     _close_jaw(head, grid, p)
-    sdf = face_tissue.smooth_distance(head, grid.step, p.face.surface_sigma_mm)
+    sdf = face_tissue.apply_relief(face_tissue.smooth_distance(head, grid.step, p.face.surface_sigma_mm), grid, p.face)
     head = sdf > 0
     depth = np.maximum(sdf, 0.0)
     lab = np.zeros(grid.shape, np.uint8)
@@ -327,10 +327,16 @@ def base_grid(p: AnatomyParams) -> shapes.Grid:
     return shapes.Grid(tuple(int(v) for v in n), p.base_mm, tuple(p.grid_lo))  # type: ignore[arg-type]
 
 
+def effective_params(p: AnatomyParams) -> AnatomyParams:
+    """``p`` with its landmarks where the lower-face stretch (FaceParams.stretch) puts them."""
+    return replace(p, landmarks=face_tissue.stretched_landmarks(p.landmarks, p.face))
+
+
 def _build(p: AnatomyParams) -> BaseAnatomy:
     """Build the anatomy from the template (~10-20 s on one core)."""
     grid = base_grid(p)
-    t1 = t1_on_grid(grid)
+    t1 = face_tissue.stretch_volume(t1_on_grid(grid), grid, p.face)
+    p = effective_params(p)
     lab, thead, teeth, sdf = _labels(t1, grid, p)
     hu, t1w = _values(lab, t1, sdf, p)
     face, surf = _face_points(thead, grid, p.landmarks)
@@ -375,7 +381,7 @@ def head_ct(voxel_mm: float = 2.0, p: AnatomyParams = AnatomyParams()) -> tuple[
     """The phantom's head (down to 30 mm below the chin) in HU on an isotropic ``voxel_mm`` grid,
     and its RAS affine: one identity, no scanner, no noise (for renderer and detector tests)."""
     base = base_anatomy(p)
-    k0 = int(np.clip((p.landmarks.chin[2] - 30.0 - base.grid.origin[2]) / base.grid.step, 0, base.grid.shape[2] - 1))
+    k0 = int(np.clip((effective_params(p).landmarks.chin[2] - 30.0 - base.grid.origin[2]) / base.grid.step, 0, base.grid.shape[2] - 1))
     hu = ndimage.zoom(base.hu[:, :, k0:], base.grid.step / voxel_mm, order=1, prefilter=False)
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = np.asarray(base.grid.origin) + (0.0, 0.0, k0 * base.grid.step)

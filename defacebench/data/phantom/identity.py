@@ -29,13 +29,21 @@ class IdentityParams:
 
 @dataclass(frozen=True)
 class PoseParams:
-    """Head position and tilt ranges of one acquisition (uniform within +-each value)."""
+    """Head position and tilt ranges of one acquisition (uniform within +-each value about
+    ``pitch_mean_deg`` for the pitch, 0 for the others)."""
 
+    pitch_mean_deg: float = 0.0
     pitch_deg: float = 3.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
     centre: tuple[float, float, float] = (0.0, 0.0, -20.0)  # rotation centre, template frame mm
+
+    @classmethod
+    def frankfort(cls) -> "PoseParams":
+        """Pitch 10 +- 4 degrees: the template lies ~10 degrees chin-down of its Frankfort plane, so
+        this draws heads within +-4 degrees of it (docs/realism.md; with FaceParams.calibrated)."""
+        return cls(pitch_mean_deg=10.0, pitch_deg=4.0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ def _rotation(pitch: float, roll: float, yaw: float) -> np.ndarray:
 def random_pose(rng: np.random.Generator, p: PoseParams) -> np.ndarray:
     """A 4x4 rigid transform (template frame -> scanner frame) within the ranges of ``p``."""
     angles = rng.uniform(-1.0, 1.0, 3) * np.array([p.pitch_deg, p.roll_deg, p.yaw_deg])
+    angles[0] += p.pitch_mean_deg
     rot = _rotation(*angles)
     centre = np.asarray(p.centre, float)
     pose = np.eye(4)
