@@ -86,7 +86,8 @@ SCENARIOS: dict[str, Scenario] = {
     "aware": Scenario("aware", Side("other", "tested"), _PROBE,
                       description="the attacker defaces the other acquisition with the same tool"),
     "refill_template": Scenario("refill_template", Side("other", "none"), _PROBE, refill="template",
-                                description="the removed face refilled with the other subjects' mean face, then rescan"),
+                                description="the removed face refilled with the other subjects' mean face, "
+                                            "then rescan"),
     "refill_learned": Scenario("refill_learned", Side("other", "none"), _PROBE, refill="learned",
                                description="the removed face refilled by a PCA + ridge model trained on the other "
                                            "subjects defaced with the same tool, then rescan"),
