@@ -44,3 +44,21 @@ def test_many_subjects_fill_columns():
     rows = [MontageRow(str(i), img, None, img, None) for i in range(20)]
     out = montage_image(rows)
     assert out.shape == (ROWS_PER_COLUMN * (THUMB_PX + LABEL_PX), 3 * 2 * THUMB_PX, 3)
+
+
+def test_refill_montage_has_three_images_per_subject(tmp_path):
+    """A refill attacker's montage: original | defaced | refilled, the refilled face boxed in its colour;
+    the thumbnail cut (the first subject's original | defaced pair) still finds its layout."""
+    from defacebench.report.montage import BOX_COLORS
+    from defacebench.report.thumbs import _first_pair
+
+    img = np.full((200, 200, 3), 90, np.uint8)
+    face = Face((50, 50, 150, 150), 0.8)
+    rows = [MontageRow("s1", img, face, img, None, img, face, True), MontageRow("s2", img, face, img, None, None, None,
+                                                                               True)]
+    out = np.asarray(Image.open(write_montage(tmp_path / "montage.png", rows)).convert("RGB"))
+    assert out.shape == (2 * (THUMB_PX + 18), 3 * THUMB_PX, 3)
+    blue = np.all(np.abs(out.astype(int) - BOX_COLORS["refilled"]) < 10, axis=-1)
+    assert blue[:THUMB_PX + 18, 2 * THUMB_PX:].sum() > 100 and not blue[:, :2 * THUMB_PX].any()
+    assert not blue[THUMB_PX + 18:].any()  # the second subject's refill has no face
+    assert _first_pair(out.shape[1], out.shape[0]) == (0, 0, 2 * THUMB_PX, THUMB_PX + 18)

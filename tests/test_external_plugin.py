@@ -109,12 +109,12 @@ def test_toml_defacer_is_listed_and_adds_pytest_ids(tmp_path):
                       "--plugins-file", str(toml)])
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert "test_configuration[mri_reface-surface-dlib_hog-dlib_resnet]" in collected.stdout
-    # the default scenarios add -multiview, -svm and -aware ids for this attacker: one skip each
+    # the default scenarios add -multiview, -svm, -aware and -refill_template ids for this attacker: one skip each
     assert all(f"test_configuration[mri_reface-surface-dlib_hog-dlib_resnet-{s}]" in collected.stdout
-               for s in ("multiview", "svm", "aware"))
+               for s in ("multiview", "svm", "aware", "refill_template"))
     skipped = _run(["-m", "pytest", "bench/", "-q", "-rs", "-k", "mri_reface-surface-dlib_hog-dlib_resnet",
                     "--plugins-file", str(toml), "--results", str(tmp_path / "runs")])
-    assert "4 skipped" in skipped.stdout, skipped.stdout + skipped.stderr
+    assert "5 skipped" in skipped.stdout, skipped.stdout + skipped.stderr
     assert "mri_reface not found on PATH" in skipped.stdout
 
 

@@ -84,7 +84,10 @@ def test_svm_identifies_separable_subjects_and_not_structureless_ones():
 
 
 def test_scenario_records():
-    assert set(SCENARIOS) == {"rescan", "seed", "multiview", "svm", "aware"}
+    assert set(SCENARIOS) == {"rescan", "seed", "multiview", "svm", "aware", "refill_template", "refill_learned"}
+    assert get_scenario("refill_learned").probe_source("quickshear") == "quickshear+learned"
+    assert get_scenario("rescan").probe_source("quickshear") == "quickshear"
+    assert get_scenario("refill_template").gallery == get_scenario("rescan").gallery
     assert get_scenario("multiview").fusions == ("min", "mean") and get_scenario("multiview").views == "grid"
     assert get_scenario("aware").defaced_gallery and not get_scenario("rescan").defaced_gallery
     assert get_scenario("seed").needs_other_acquisition is False

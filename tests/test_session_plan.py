@@ -50,7 +50,7 @@ def test_one_session_per_subject_skips_rescan_scenarios_and_runs_seed(single_dat
                        defacers=("none",), **ATTACKER, n_bootstrap=20, images=False, executor="serial")
     plan = Session(config).plan()
     skipped = {p.scenario: p.skip for p in plan if p.skip}
-    assert set(skipped) == {"rescan", "multiview", "svm", "aware"}
+    assert set(skipped) == {"rescan", "multiview", "svm", "aware", "refill_template"}
     assert all("one acquisition per subject" in why and "seed runs" in why for why in skipped.values()), skipped
     assert [p.key for p in plan if not p.skip] == ["none-surface-dlib_hog-dlib_resnet-seed"]
     session, finish = run_session(config)

@@ -20,7 +20,7 @@ from defacebench.data.images import as_rgb
 THUMB_PX = 256
 LABEL_PX = 18
 ROWS_PER_COLUMN = 8
-BOX_COLORS = {"original": (40, 200, 60), "defaced": (230, 60, 40)}
+BOX_COLORS = {"original": (40, 200, 60), "defaced": (230, 60, 40), "refilled": (60, 140, 240)}
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class MontageRow:
     original_face: Face | None
     defaced: np.ndarray | None
     defaced_face: Face | None
+    refilled: np.ndarray | None = None
+    refilled_face: Face | None = None
+    has_refilled: bool = False  # a third image: the probe after a refill attacker reconstructed its face
 
 
 def shrink(image: np.ndarray, face: Face | None) -> tuple[np.ndarray, Face | None]:
@@ -77,21 +80,27 @@ def _thumb(image: np.ndarray | None, face: Face | None, color: tuple[int, int, i
 
 
 def montage_image(rows: Sequence[MontageRow], rows_per_column: int = ROWS_PER_COLUMN) -> np.ndarray:
-    """The montage as an (H, W, 3) uint8 array: per subject the original left of the defaced render;
+    """The montage as an (H, W, 3) uint8 array: per subject the original left of the defaced render
+    (and of the refilled render when a refill attacker made one);
     subjects fill columns of ``rows_per_column`` so large runs stay viewable."""
     from PIL import Image, ImageDraw
 
     n_rows = min(max(1, len(rows)), rows_per_column)
     n_cols = max(1, -(-len(rows) // rows_per_column))
+    per = 3 if any(r.has_refilled for r in rows) else 2
     cell_h = THUMB_PX + LABEL_PX
-    canvas = Image.new("RGB", (n_cols * 2 * THUMB_PX, n_rows * cell_h), (20, 20, 20))
+    canvas = Image.new("RGB", (n_cols * per * THUMB_PX, n_rows * cell_h), (20, 20, 20))
     draw = ImageDraw.Draw(canvas)
     for i, row in enumerate(rows):
-        left, top = (i // rows_per_column) * 2 * THUMB_PX, (i % rows_per_column) * cell_h
-        draw.text((left + 4, top + 3), f"{row.subject_id}: original | defaced", fill=(230, 230, 230))
+        left, top = (i // rows_per_column) * per * THUMB_PX, (i % rows_per_column) * cell_h
+        label = "original | defaced" + (" | refilled" if per == 3 else "")
+        draw.text((left + 4, top + 3), f"{row.subject_id}: {label}", fill=(230, 230, 230))
         canvas.paste(_thumb(row.original, row.original_face, BOX_COLORS["original"]), (left, top + LABEL_PX))
         canvas.paste(_thumb(row.defaced, row.defaced_face, BOX_COLORS["defaced"]),
                      (left + THUMB_PX, top + LABEL_PX))
+        if per == 3:
+            canvas.paste(_thumb(row.refilled, row.refilled_face, BOX_COLORS["refilled"]),
+                         (left + 2 * THUMB_PX, top + LABEL_PX))
     return np.asarray(canvas)
 
 

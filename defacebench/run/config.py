@@ -62,7 +62,7 @@ QC_LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
 parsing the options does not import the QC's image code; a test checks they agree)."""
 COMPARE_RULES = ("noise", "delta")
 DEFAULT_SCENARIOS = ("rescan", "multiview@surface-dlib_hog-dlib_resnet", "svm@surface-dlib_hog-dlib_resnet",
-                     "aware@*-dlib_hog-dlib_resnet")
+                     "aware@*-dlib_hog-dlib_resnet", "refill_template@surface-dlib_hog-dlib_resnet")
 """Scenario specs run when ``--scenarios`` is not given (see defacebench.run.scenarios.ScenarioSpec).
 
 Why these: a verdict must include the strongest attacks (a defacer looks safe against one frontal
@@ -70,7 +70,12 @@ view far more often than against many views, an SVM or an attacker who knows the
 many-view attacks multiply rendering, detection and embedding by the views (15), so by default they
 run with one attacker, the surface renderer with dlib's HOG detector and ResNet recognizer (the
 cheapest valid one: control rank-1 1.0 on the sample); ``aware`` costs one more defacing and one
-render per gallery scan, so it runs with both renderers. ``--scenarios`` widens or narrows this."""
+render per gallery scan, so it runs with both renderers. ``refill_template`` (the attacker
+reconstructs the removed face from the other subjects' mean head, then recognizes it; issue 21)
+adds a depth map per probe, a reconstruction and one render per refilled probe (about a CPU second
+per tested probe), so it runs with the surface attacker; it is the stronger of the two
+reconstructors on the CT sample (docs/refill.md); ``refill_learned`` (PCA + ridge) is opt-in.
+``--scenarios`` widens or narrows this."""
 
 
 @dataclass(frozen=True)

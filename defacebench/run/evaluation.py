@@ -76,6 +76,7 @@ def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
     subjects, dropped = scenario_subjects(run, scenario)
     sides = _Sides(failures=list(dropped), all_ids=[r.subject_id for r in subjects])
     tested = run.embedded(cid.defacer, *attack, grid)
+    probed = run.embedded(scenario.probe_source(cid.defacer), *attack, grid) if scenario.refill else tested
     undefaced = run.embedded(CONTROL, *attack, grid)
     defacings = run.defacings(cid.defacer)
     kept = _qc_kept(run, cid, subjects, sides)
@@ -96,7 +97,7 @@ def _collect(run, cid: ConfigId, scenario: Scenario, grid) -> _Sides:
         gal = _side(gallery_acq, scenario.defaced_gallery, defacings, tested, undefaced, rule)
         sides.ids.append(s)
         sides.gallery.append(_views(gal, first))
-        sides.probe.append(_views(_side(probe_acq, True, defacings, tested, undefaced, rule), first))
+        sides.probe.append(_views(_side(probe_acq, True, defacings, probed, undefaced, rule), first))
     sides.failures += _detection_failures(run, cid, scenario, kept, grid)
     return sides
 
@@ -129,7 +130,7 @@ def _qc_kept(run, cid: ConfigId, subjects: list[SubjectRoles], sides: _Sides) ->
 def _detection_failures(run, cid: ConfigId, scenario: Scenario, subjects, grid) -> list[FailureRow]:
     """A row per subject and side whose render failed or whose (first) view has no kept face."""
     rows = []
-    sides = [("probe", cid.defacer, lambda r: r.probe)]
+    sides = [("probe", scenario.probe_source(cid.defacer), lambda r: r.probe)]
     gallery_defacer = cid.defacer if scenario.defaced_gallery else CONTROL
     sides.append(("gallery", gallery_defacer, lambda r: r.other if scenario.gallery.acquisition == "other" else r.probe))
     for role, defacer, pick in sides:
@@ -181,6 +182,10 @@ def evaluate_config(run, cid: ConfigId, scenario: Scenario, outdir: Path, *, gri
         "plugins": plugin_records(run, cid), "qc": qc, "failures": [f.__dict__ for f in sides.failures],
         "failure_counts": dict(Counter(f.stage for f in sides.failures)), "qc_filter": run.config.qc_filter,
     }
+    if scenario.refill:
+        from defacebench.run.refill_stage import refill_params
+
+        extra["refill"] = refill_params(scenario.refill)
     from defacebench.report import LeaderboardRow, write_config_artifacts
     from defacebench.report.artifacts import write_fusion_matrices
 

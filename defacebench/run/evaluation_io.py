@@ -89,22 +89,29 @@ def write_montage_for(run, cid: ConfigId, scenario, ids: list[str], outdir: Path
         best = found[0].best if isinstance(found, tuple) and isinstance(found[0], Detected) else None
         return view.views[0], best
 
+    # a refill attacker's montage shows the refilled probe as a third image next to the defaced one
+    refill = scenario.probe_source(cid.defacer) if getattr(scenario, "refill", "") else None
     pairs = []
     for s in ids:
         g_acq = (roles[s].other if scenario.gallery.acquisition == "other" else roles[s].probe).acq_id
-        pairs.append((s, first(gal_def, g_acq), first(cid.defacer, roles[s].probe.acq_id)))
-    ident = [(s, g[0].hash if g[0] else None, _face_key(g[1]), p[0].hash if p[0] else None, _face_key(p[1]))
-             for s, g, p in pairs]
-    key = run.cache.key("montage", STAGE_VERSION, ident)
+        p_acq = roles[s].probe.acq_id
+        pairs.append((s, first(gal_def, g_acq), first(cid.defacer, p_acq),
+                      first(refill, p_acq) if refill else (None, None)))
+    ident = [(s, *[x for v, f in sides for x in (v.hash if v else None, _face_key(f))]) for s, *sides in pairs]
+    key = run.cache.key("montage", STAGE_VERSION, ident, refill is not None)
 
     def build(tmp: Path) -> None:
         rows = []
-        for s, (g_view, g_face), (p_view, p_face) in pairs:
+        for s, (g_view, g_face), (p_view, p_face), (r_view, r_face) in pairs:
             if g_view is None:
                 continue
             original, original_face = shrink(read_image(Path(g_view.path)), g_face)
             defaced, defaced_face = shrink(read_image(Path(p_view.path)), p_face) if p_view else (None, None)
-            rows.append(MontageRow(s, original, original_face, defaced, defaced_face))
+            extra = {}
+            if refill:
+                image, face = shrink(read_image(Path(r_view.path)), r_face) if r_view else (None, None)
+                extra = {"refilled": image, "refilled_face": face, "has_refilled": True}
+            rows.append(MontageRow(s, original, original_face, defaced, defaced_face, **extra))
         if rows:
             write_montage(tmp / "montage.png", rows)
 

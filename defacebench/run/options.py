@@ -195,7 +195,8 @@ OPTIONS: tuple[Option, ...] = (
            choices=PLUGIN_SETS),
     Option("--plugins-file", "plugins_file", "TOML plugins file: command defacers, plugin parameters and variants "
            "(default ./defacebench.toml or $DEFACEBENCH_PLUGINS_FILE)", _path),
-    Option("--scenarios", "scenarios", "comma list of attack scenarios (rescan, seed, multiview, svm, aware), each "
+    Option("--scenarios", "scenarios", "comma list of attack scenarios (rescan, seed, multiview, svm, aware, refill_template, "
+           "refill_learned), each "
            "optionally @renderer-detector-recognizer glob restricting its attackers (default: "
            f"{','.join(DEFAULT_SCENARIOS)})", _scenarios, metavar="A,B@GLOB"),
     Option("--view-grid", "view_grid", "views of the multiview/svm scenarios: YAWMAX:YAWSTEP,PITCHMAX:PITCHSTEP,"

@@ -182,14 +182,28 @@ class BenchmarkRun:
             return probes | {r.other.acq_id for r in self.roles if r.other is not None}
         return probes
 
+    def refilled(self, defacer: str, method: str) -> dict:
+        """acq_id -> the probe refilled by the ``refill`` attacker (:mod:`defacebench.run.refill_stage`)."""
+        from defacebench.run.refill_stage import refill_all
+
+        return self._once(("refill", defacer, method), lambda: refill_all(self, defacer, method))
+
+    def sources(self, source: str) -> dict:
+        """The volumes a render stage reads: a defacer's defacings, or for ``defacer+method`` the
+        probes that attacker refilled (the render, detect and embed maps are keyed by this name)."""
+        defacer, _, method = source.partition("+")
+        return self.refilled(defacer, method) if method else self.defacings(defacer)
+
     def rendered(self, defacer: str, renderer: str, grid: tuple | None = None) -> dict[str, Rendered | Failed]:
-        """acq_id -> every view of the (defaced) acquisition; ``grid`` overrides the renderer's views."""
+        """acq_id -> every view of the (defaced) acquisition; ``grid`` overrides the renderer's views.
+        ``defacer`` may be a refill source (``defacer+method``, see :meth:`sources`)."""
         def compute():
-            done = self.defacings(defacer)
+            done = self.sources(defacer)
             ok = sorted(a for a, d in done.items() if d.ok)
             params = self._grid_params(renderer, grid)
             tasks = [RenderTask(self.env, done[a].path, done[a].hash, renderer, params) for a in ok]
-            out = {a: Failed("deface", getattr(d, "error", "")) for a, d in done.items() if not d.ok}
+            out = {a: d if isinstance(d, Failed) else Failed("deface", getattr(d, "error", ""))
+                   for a, d in done.items() if not d.ok}
             out.update(zip(ok, self._map(render_task, tasks, "render", renderer)))
             return out
         return self._once(("render", defacer, renderer, grid), compute)

@@ -14,6 +14,10 @@ views) and the probe, and how view-level scores become one subject-pair score. B
 * ``aware``: the attacker defaces the gallery scan with the same defacer before rendering (defaced
   vs defaced across acquisitions): a refacer's template face or a tool-specific cut can give a
   subject away.
+* ``refill_template`` / ``refill_learned``: as ``rescan``, but the attacker first reconstructs the
+  removed face of the defaced probe from a population of the *other* subjects (a transplanted mean
+  face, or a PCA + ridge model from what the tool leaves to what it removes; see
+  :mod:`defacebench.attacks.refill`).
 
 Fusions are pure functions of per-subject view embeddings, so permuting subjects permutes the
 matrix (a property test checks it).
@@ -53,6 +57,12 @@ class Scenario:
     views: str = "first"
     fusions: tuple[str, ...] = ("single",)
     description: str = ""
+    refill: str = ""  # the reconstructor (defacebench.attacks.refill.METHODS) applied to the probe, or none
+
+    def probe_source(self, defacer: str) -> str:
+        """The pipeline's name for the probe volumes: the defacer's output, or ``defacer+method``
+        once the attacker has refilled it."""
+        return f"{defacer}+{self.refill}" if self.refill else defacer
 
     @property
     def needs_other_acquisition(self) -> bool:
@@ -75,6 +85,12 @@ SCENARIOS: dict[str, Scenario] = {
                     description="view grid; one linear SVM per gallery subject, probe views fused by mean"),
     "aware": Scenario("aware", Side("other", "tested"), _PROBE,
                       description="the attacker defaces the other acquisition with the same tool"),
+    "refill_template": Scenario("refill_template", Side("other", "none"), _PROBE, refill="template",
+                                description="the removed face refilled with the other subjects' mean face, "
+                                            "then rescan"),
+    "refill_learned": Scenario("refill_learned", Side("other", "none"), _PROBE, refill="learned",
+                               description="the removed face refilled by a PCA + ridge model trained on the other "
+                                           "subjects defaced with the same tool, then rescan"),
 }
 
 

@@ -25,7 +25,7 @@ class StageCost:
                 "wall_s": round(self.wall_s, 3)}
 
 
-STAGE_ORDER = ("convert", "deface", "qc", "render", "detect", "embed", "evaluate", "montage")
+STAGE_ORDER = ("convert", "deface", "qc", "refill", "render", "detect", "embed", "evaluate", "montage")
 
 
 class StageTimes:

@@ -1,0 +1,1 @@
+"""Attacks beyond recognizing what a defacer left: reconstructing what it removed (``refill``)."""
