@@ -17,7 +17,7 @@ from defacebench.report.heatmap import write_heatmap
 from defacebench.report.rows import LeaderboardRow
 from defacebench.report.verdict import attacker_validity
 
-SCENARIOS = ("multiview", "svm", "aware", "seed", "refill")
+SCENARIOS = ("multiview", "svm", "aware", "seed", "refill_template", "refill_learned")
 
 
 def rows_from_baseline(baseline: dict) -> list[LeaderboardRow]:
