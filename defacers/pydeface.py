@@ -28,7 +28,7 @@ from defacebench.errors import DefaceError
 from defacebench.anatomy.registration import CtToT1Params, RegistrationParams, keep_mask_for
 from defacebench.plugins.tools import check_run, run_tool, which
 from defacers._external import (
-    check_grid, find_executable, join_logs, require_nifti, stage_input, write_removed_mask,
+    check_grid, find_executable, join_logs, read_input, require_nifti, stage_input, write_removed_mask,
 )
 
 
@@ -153,13 +153,7 @@ class PydefaceAnts:
     def deface(self, volume_path: Path, workdir: Path) -> DefaceResult:
         """Register, warp the mask, multiply; write ``defaced.nii.gz`` and the removed mask in ``workdir``."""
         volume_path, workdir = Path(volume_path), Path(workdir)
-        try:
-            img = nib.load(str(volume_path))
-            data = np.asarray(img.dataobj, np.float32)
-        except Exception as exc:  # nibabel raises several types
-            raise DefaceError(f"{volume_path}: cannot read the input NIfTI ({exc}). Fix: give a valid .nii/.nii.gz") from exc
-        if data.ndim != 3:
-            raise DefaceError(f"{volume_path}: pydeface_ants needs a 3-D volume, got shape {data.shape}")
+        img, data = read_input(volume_path, "pydeface_ants")
         start = time.monotonic()
         keep, used_ct, child_log = self._keep_mask(volume_path, workdir, data)
         spared = self._spare_brain(img, data, keep) if self.params.spare_brain else 0

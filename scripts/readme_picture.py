@@ -16,8 +16,8 @@ from types import SimpleNamespace
 from defacebench.report.heatmap import write_heatmap
 from defacebench.report.rows import LeaderboardRow
 from defacebench.report.verdict import attacker_validity
+from defacebench.run.scenarios import SCENARIOS
 
-SCENARIOS = ("multiview", "svm", "aware", "seed", "refill_template", "refill_learned")
 
 
 def rows_from_baseline(baseline: dict) -> list[LeaderboardRow]:
