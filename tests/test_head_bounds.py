@@ -64,3 +64,20 @@ def test_bounds_of_a_head_shaped_mask_on_the_sample_grid():
 def test_run_ends_marks_the_first_and_last_voxel_of_every_run():
     line = np.array([[[0, 1, 1, 1, 0, 1, 0, 1, 1]]], dtype=bool)
     assert run_ends(line).astype(int).tolist() == [[[0, 1, 0, 1, 0, 1, 0, 1, 1]]]
+
+
+def test_bounds_under_a_cut_through_an_oblique_head_transform_few_voxels():
+    """The height cut crossing a tilted head with a neck (the sample's case): bounds exact, and
+    the cut's candidates are few of the mask's voxels (why the cut case is fast)."""
+    i, j, k = np.meshgrid(*(np.arange(n) for n in (45, 61, 74)), indexing="ij")
+    mask = ((i - 22) / 19) ** 2 + ((j - 30) / 26) ** 2 + ((k - 44) / 28) ** 2 <= 1
+    mask |= ((i - 22) ** 2 + (j - 30) ** 2 <= 60) & (k < 22)
+    affine = oblique_affine(np.random.default_rng(7))
+    affine[:3, :3] = np.linalg.qr(np.eye(3) + 0.15 * np.random.default_rng(3).normal(size=(3, 3)))[0] @ np.diag([2.4, 2.5, 4.0])
+    head = HeadMask(mask, affine, (2, 2, 2))
+    top = (np.argwhere(mask) @ affine[:3, :3].T + affine[:3, 3])[:, 2].max()
+    for height in (150.0, 90.0, 33.3, 4.0):
+        centre, radius = head.bounds(height)
+        want_centre, want_radius = all_voxel_bounds(head, height)
+        assert np.array_equal(centre, want_centre) and radius == want_radius
+        assert head._cut_candidates(top - height).sum() < mask.sum() / 5

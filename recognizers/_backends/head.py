@@ -51,14 +51,41 @@ class HeadMask:
         also holds the neck and shoulders is framed on the head. The box is that of the coarse
         voxels' centres in world coordinates; the radius has two coarse voxels of margin.
         """
-        world = self._world(np.argwhere(run_ends(self.mask)))
+        ends = run_ends(self.mask)
+        world = self._world(np.argwhere(ends))
         top = world[:, 2].max()
-        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head: every voxel counts
-            world = self._world(np.argwhere(self.mask))
+        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head
+            # with the run ends, never a one-row product (numpy rounds that one differently)
+            world = self._world(np.argwhere(ends | self._cut_candidates(top - head_height_mm)))
             world = world[world[:, 2] >= top - head_height_mm]
         step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
         lo, hi = world.min(axis=0), world.max(axis=0)
         return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
+
+    def _cut_candidates(self, cut: float) -> np.ndarray:
+        """Voxels of the mask among which lie the extremes of every world coordinate over the voxels
+        whose world z is >= ``cut`` (a superset of those extremes; the caller filters exactly).
+
+        Why: transforming every voxel of the mask (hundreds of thousands) cost 0.03-0.14 CPU s per
+        render (more with threaded BLAS); this keeps ~2 % of them. World coordinates are monotone
+        along each line of the last axis (:func:`run_ends`), so on a line the voxels above the cut
+        are the mask's voxels in one interval of k, and their extremes are that interval's first
+        and last mask voxels. The cut is located with z estimated by broadcasting (``zt``, off from
+        the matrix product's z by rounding only); voxels within ``eps`` of the cut (``band``) are
+        undecided. With ``above`` = mask voxels whose ``zt`` >= cut - eps (the true set plus band
+        voxels), a line's first or last voxel above the cut is a run end of ``above`` or next to a
+        band voxel, so both kinds, plus the band, are returned.
+        """
+        a, t = self.affine[2, :3], self.affine[2, 3]
+        grids = np.ogrid[tuple(slice(0, n) for n in self.mask.shape)]
+        zt = t + a[0] * grids[0] + a[1] * grids[1] + a[2] * grids[2]
+        eps = 1e-9 * (abs(t) + float(np.abs(a) @ np.asarray(self.mask.shape, float)) + abs(cut)) + 1e-12
+        above = self.mask & (zt >= cut - eps)
+        band = self.mask & (np.abs(zt - cut) <= eps)
+        near = band.copy()
+        near[..., 1:] |= band[..., :-1]
+        near[..., :-1] |= band[..., 1:]
+        return run_ends(above) | (near & self.mask)
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
         """World coordinates (mm) of coarse voxel indices, one row each."""
