@@ -27,8 +27,10 @@ def _image_data(volume: Volume):
     image.SetDimensions(*data.shape)
     image.SetSpacing(*volume.zooms)
     image.SetOrigin(0.0, 0.0, 0.0)
-    flat = np.ascontiguousarray(data.transpose(2, 1, 0)).ravel()  # VTK: x varies fastest
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    # VTK wants x varying fastest: Fortran order (no copy when the renderer made it so); the VTK
+    # array shares that memory (numpy_to_vtk keeps a reference) instead of a second 4-byte copy
+    flat = np.asfortranarray(data).ravel(order="F")
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=False))
     return image
 
 

@@ -162,8 +162,16 @@ def smoothed(volume: Volume, sigma_mm: float, sigma_voxels: float = 0.0) -> Volu
     from scipy import ndimage
 
     sigma = [max(sigma_mm / z, sigma_voxels) for z in volume.zooms]
-    data = ndimage.gaussian_filter(np.asarray(volume.data, np.float32), sigma)
-    return Volume(data, volume.affine, volume.modality)
+    data = np.asarray(volume.data, np.float32)
+    if _fortran(data):  # nibabel's layout: filter the transpose (C order), axes in the same order,
+        # so the same numbers come out in the Fortran order VTK's image takes without a copy
+        return Volume(ndimage.gaussian_filter(data.T, sigma, axes=(2, 1, 0)).T, volume.affine, volume.modality)
+    return Volume(ndimage.gaussian_filter(data, sigma), volume.affine, volume.modality)
+
+
+def _fortran(data: np.ndarray) -> bool:
+    """Whether ``data`` is laid out x fastest (Fortran order) and not also C-contiguous."""
+    return data.flags.f_contiguous and not data.flags.c_contiguous
 
 
 def head_only(volume: Volume, head: HeadMask) -> Volume:
@@ -171,9 +179,12 @@ def head_only(volume: Volume, head: HeadMask) -> Volume:
     skin's partial-volume edge stays) set to air: holder, pillow and table leave the picture."""
     from scipy import ndimage
 
-    keep = refine(ndimage.binary_dilation(head.mask), head.factors, volume.data.shape)
-    data = np.where(keep, np.asarray(volume.data, np.float32), np.float32(-1000.0))
-    return Volume(data, volume.affine, volume.modality)
+    grown, data = ndimage.binary_dilation(head.mask), np.asarray(volume.data, np.float32)
+    if _fortran(data):  # keep the layout (np.where follows its inputs' order): no transposing copy
+        keep = refine(grown.T, head.factors[::-1], data.shape[::-1]).T
+    else:
+        keep = refine(grown, head.factors, data.shape)
+    return Volume(np.where(keep, data, np.float32(-1000.0)), volume.affine, volume.modality)
 
 
 class VtkVolumeRenderer:
