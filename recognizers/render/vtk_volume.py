@@ -35,6 +35,8 @@ the scalp a thin shell over a dark gap). The study rendered CT only; this keeps 
 The volume-level work (VTK image, transfer functions, gradients in the mapper, head component) is
 done once per volume, the offscreen render window once per process
 (recognizers._backends.vtk_scene); each view re-renders the same scene with another camera and light.
+A volume in nibabel's layout (Fortran order: x fastest, VTK's own) keeps it through the smoothing
+and the head cut, and VTK's image shares that array: no transposing copy, no deep copy (issue 23).
 
 Offscreen rendering needs an OpenGL context without a display: VTK 9 wheels use EGL with Debian's
 Mesa packages (libegl1, libegl-mesa0, libgl1-mesa-dri). Whether a context opens is probed once per
