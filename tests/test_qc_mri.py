@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage
 
 from defacebench.anatomy import qc as qc_module
-from defacebench.anatomy.masks import brain_mask
+from defacebench.anatomy.masks import brain_mask, head_and_brain_masks, head_mask
+from defacebench.anatomy.mrimask import _edt_in_box
 from defacebench.anatomy.qc import assess, face_region, original_anatomy
 from defacebench.contracts import Volume
 
@@ -93,7 +98,8 @@ def test_the_defaced_volume_is_never_segmented(head, monkeypatch):
     changed, so its brain figures cannot move with the mask rules' references."""
     anatomy = original_anatomy(head)
     defaced = Volume(np.where(face_region(head), 0.0, head.data).astype(np.float32), head.affine, "mri")
-    monkeypatch.setattr(qc_module, "brain_mask", lambda *a, **k: pytest.fail("segmented the defaced volume"))
+    for name in ("brain_mask", "head_mask", "head_and_brain_masks"):
+        monkeypatch.setattr(qc_module, name, lambda *a, **k: pytest.fail("segmented the defaced volume"))
     assert assess(head, defaced, anatomy=anatomy).label == "ok"
 
 
@@ -106,3 +112,23 @@ def test_brain_dice_is_the_changed_share_on_the_dice_scale(head):
     kept = brain.sum() - result.brain_voxels_changed
     assert result.brain_dice == pytest.approx(2 * kept / (brain.sum() + kept))
     assert brain_mask(head).sum() == brain.sum()  # QC's mask is the MRI rule's on the volume's own grid
+
+
+def test_head_and_brain_masks_are_the_two_rules(head):
+    both = head_and_brain_masks(head)
+    assert np.array_equal(both[0], head_mask(head)) and np.array_equal(both[1], brain_mask(head))
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(bool, st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9))),
+       st.tuples(*[st.sampled_from([0.8, 1.0, 2.5])] * 3))
+def test_distance_in_the_box_is_the_whole_volume_distance(mask, zooms):
+    """The brain mask's distance transforms on the mask's box (plus one voxel) equal scipy's on the
+    whole array inside the box, also where the mask touches the array's edge."""
+    full = ndimage.distance_transform_edt(mask, sampling=zooms)
+    assert np.allclose(_edt_in_box(mask, mask, zooms)[mask], full[mask])
+    if mask.any() and not mask.all():
+        core = mask & (full > 1.0)
+        if core.any():
+            got = _edt_in_box(~core, mask, zooms)[mask]
+            assert np.allclose(got, ndimage.distance_transform_edt(~core, sampling=zooms)[mask])

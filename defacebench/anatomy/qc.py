@@ -58,7 +58,7 @@ import numpy as np
 
 from defacebench.anatomy.brainmask import BrainMaskParams, dice
 from defacebench.anatomy.grid import coarsen, grid_factors, refine
-from defacebench.anatomy.masks import brain_mask, head_mask
+from defacebench.anatomy.masks import brain_mask, head_and_brain_masks, head_mask
 from defacebench.contracts import Volume
 
 LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
@@ -135,7 +135,7 @@ def original_anatomy(original: Volume, params: QCParams = QCParams()) -> Anatomy
     """The QC masks of ``original``, computed on the QC grid (``params.grid_mm``) and repeated back."""
     factors = grid_factors(original.zooms, params.mri_grid_mm if original.modality == "mri" else params.grid_mm)
     coarse = coarsen(original, factors)
-    head, brain = head_mask(coarse, params.brain), brain_mask(coarse, params.brain)
+    head, brain = head_and_brain_masks(coarse, params.brain)
     face = _face_box(coarse, head, brain, params)
     shape = np.shape(original.data)
     return Anatomy(refine(head, factors, shape), refine(brain, factors, shape), refine(face, factors, shape),
