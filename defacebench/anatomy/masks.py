@@ -31,6 +31,16 @@ def brain_mask(volume: Volume, params: BrainMaskParams = BrainMaskParams(),
     return ct_brain_mask(volume, params)
 
 
+def head_and_brain_masks(volume: Volume, params: BrainMaskParams = BrainMaskParams(),
+                         mri: MriMaskParams = MriMaskParams()) -> tuple[np.ndarray, np.ndarray]:
+    """``(head_mask(volume), brain_mask(volume))`` with the MRI head mask computed once (the MRI
+    brain rule starts from it; QC needs both)."""
+    if volume.modality == "mri":
+        head = mri_head_mask(volume, mri)
+        return head, mri_brain_mask(volume, mri, head=head)
+    return ct_head_mask(volume, params), ct_brain_mask(volume, params)
+
+
 def head_interior(volume: Volume, depth_mm: float = 15.0, params: BrainMaskParams = BrainMaskParams(),
                   mri: MriMaskParams = MriMaskParams()) -> np.ndarray:
     """A crude cranium for when no brain is found (a CT export with clipped bone, a phantom without

@@ -10,7 +10,7 @@ T1-weighted head:
 - brain: the skull is dark in T1 and separates the scalp from the brain, so brain tissue is a
   mid-to-bright intensity band (``lo``..``hi`` x the white-matter level, the ``wm_percentile`` of
   the head's deep voxels), at least ``min_depth_mm`` below the skin (default 0: a depth rule
-  moves the mask where a defacer cut the face away, see QC's brain Dice), opened by ``opening_mm``
+  moves the mask where a defacer cut the face away), opened by ``opening_mm``
   to cut the thin scalp and thin bridges (orbital fat, the optic nerves, the skull base), largest
   component, holes (ventricles) filled.
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from defacebench.anatomy import morph
 from defacebench.anatomy.brainmask import fill_slices, largest_component
 from defacebench.contracts import Volume
 
@@ -62,22 +63,43 @@ def mri_head_mask(volume: Volume, params: MriMaskParams = MriMaskParams()) -> np
     return _fill(largest_component(data > head_threshold(data, params)))
 
 
-def mri_brain_mask(volume: Volume, params: MriMaskParams = MriMaskParams()) -> np.ndarray:
-    """Boolean brain mask of a canonical-RAS T1-weighted MRI (see the module docstring)."""
+def mri_brain_mask(volume: Volume, params: MriMaskParams = MriMaskParams(),
+                   head: np.ndarray | None = None) -> np.ndarray:
+    """Boolean brain mask of a canonical-RAS T1-weighted MRI (see the module docstring).
+
+    ``head``: :func:`mri_head_mask` of the same volume and params when the caller has it already
+    (QC needs both masks; the head mask is a fifth of the cost)."""
     data = np.asarray(volume.data, np.float32)
-    head = mri_head_mask(volume, params)
+    head = mri_head_mask(volume, params) if head is None else head
     if not head.any():
         return head
-    depth = ndimage.distance_transform_edt(head, sampling=volume.zooms)
+    depth = _edt_in_box(head, head, volume.zooms)
     deep = head & (depth > params.deep_mm)
     wm = float(np.percentile(data[deep if deep.any() else head], params.wm_percentile))
     band = head & (depth > params.min_depth_mm) & (data > params.lo * wm) & (data < params.hi * wm)
-    core = ndimage.distance_transform_edt(band, sampling=volume.zooms) > params.opening_mm
+    core = _edt_in_box(band, band, volume.zooms) > params.opening_mm
     core = largest_component(core)
     if not core.any():
         return core
-    grown = band & (ndimage.distance_transform_edt(~core, sampling=volume.zooms) <= params.opening_mm)
+    grown = band & (_edt_in_box(~core, band, volume.zooms) <= params.opening_mm)
     return _fill(largest_component(grown))
+
+
+def _edt_in_box(mask: np.ndarray, within: np.ndarray, zooms) -> np.ndarray:
+    """``ndimage.distance_transform_edt(mask)`` at the voxels of ``within``'s bounding box (0 outside
+    it), computed on that box grown by one voxel.
+
+    Why: the transform is most of the brain mask's cost and the head or brain box is a fraction of
+    the volume. Exact wherever the callers read it: for ``mask`` inside ``within``'s box (the head,
+    the band) every voxel outside the box is background, and the one-voxel rim holds a background
+    voxel at least as near as any outside the box (clamping a voxel's position into a box shortens
+    each axis' offset); for ``mask = ~core`` with the core inside the box, the nearest core voxel is
+    in the box."""
+    box = morph.box_of(within, 1)
+    out = np.zeros(mask.shape, np.float64)
+    if box is not None:
+        out[box] = ndimage.distance_transform_edt(mask[box], sampling=zooms)
+    return out
 
 
 def mri_skin_level(data: np.ndarray, method: str = "otsu", scale: float = 0.6) -> float:

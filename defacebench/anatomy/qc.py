@@ -8,14 +8,24 @@ Per subject and defacer, from the original and the defaced volume (both canonica
 - ``face_removed_fraction``: changed voxels of the face region / face-region voxels.
 - ``brain_voxels_changed``: changed voxels inside the original's brain mask (``brain_mask``), and
   ``brain_changed_fraction`` = that / brain voxels.
-- ``brain_dice``: Dice of ``brain_mask(original)`` and ``brain_mask(defaced)`` on the QC grid (the
-  defaced volume is judged with the original's modality); 1.0 without a segmentation when no voxel
-  changed (identical volumes have identical masks).
+- ``brain_dice``: Dice of the original's brain mask and the part of it the defacer left unchanged,
+  ``2 |B - C| / (|B| + |B - C|)`` (B the brain mask, C the changed voxels); 1.0 when no brain
+  voxel changed. It is ``brain_changed_fraction`` on the Dice scale, kept because reports and
+  verdicts quote a brain Dice.
+
+Why the brain is judged on the original's mask and not re-segmented on the defaced volume (QC
+version 3): the brain masks are intensity rules whose references come from the whole head (the
+MRI rule's white-matter level is a percentile of the voxels deep under the skin, its head mask an
+Otsu threshold of the whole volume). Removing the face moves those references, so a mask recomputed
+on the defaced volume moves although no brain voxel changed: on the 16-subject MRI sample QC
+version 2 gave quickshear a median brain Dice of 0.67 (0.0 on one subject) and caideface_ants 0.77
+with not one voxel of the original's brain mask changed by either (docs/metrics.md, "MRI brain
+mask"). What the defacer did to the brain is what changed inside the original's brain mask.
 
 Cost (issue #15): the original's masks depend on the original only, so :func:`original_anatomy`
 computes them once per acquisition (the run caches them; every defacer's QC reuses them), and the
-defaced volume is judged from what changed, ``|defaced - original|``: one subtraction for the
-fractions, and a second brain mask only when something changed. Masks are computed on a grid of
+defaced volume is judged from what changed, ``|defaced - original|``: one subtraction and voxel
+counts, no segmentation of the defaced volume. Masks are computed on a grid of
 about ``grid_mm`` (CT; block means, :mod:`defacebench.anatomy.grid`) and repeated back to the
 volume's grid; 0 keeps the volume's own grid. MRI keeps its own grid (``mri_grid_mm = 0``): its
 dark skull is one or two voxels thick, and at 4-5 mm the T1 rules merge scalp and brain (brain
@@ -34,7 +44,8 @@ Labels, first match wins (thresholds are :class:`QCParams` fields):
 1. ``failed``: the defacer produced no volume.
 2. ``head_removed``: ``head_removed_fraction > head_removed_min`` (default 0.5: most of the head gone).
 3. ``brain_damaged``: ``brain_changed_fraction > brain_changed_max`` (0.01) or ``brain_dice <
-   brain_dice_min`` (0.9).
+   brain_dice_min`` (0.9; with brain Dice as defined above this one binds only when
+   ``brain_changed_max`` is raised above about 0.18).
 4. ``face_intact``: ``face_removed_fraction < face_removed_min`` (0.3: most of the face still there).
 5. ``ok``.
 """
@@ -47,11 +58,12 @@ import numpy as np
 
 from defacebench.anatomy.brainmask import BrainMaskParams, dice
 from defacebench.anatomy.grid import coarsen, grid_factors, refine
-from defacebench.anatomy.masks import brain_mask, head_mask
+from defacebench.anatomy.masks import brain_mask, head_and_brain_masks, head_mask
 from defacebench.contracts import Volume
 
 LABELS = ("ok", "face_intact", "brain_damaged", "head_removed", "failed")
-QC_VERSION = 2  # part of the QC cache keys: bump when a figure's definition changes (2: QC grid, #15)
+QC_VERSION = 3  # part of the QC cache keys: bump when a figure's definition changes (2: QC grid, #15;
+# 3: brain Dice from the original's brain mask, no re-segmentation of the defaced volume)
 
 
 @dataclass(frozen=True)
@@ -91,20 +103,19 @@ class QCResult:
 
 @dataclass(frozen=True)
 class Anatomy:
-    """The original's QC masks on its own grid (head, brain, face region) and its brain mask on the
-    QC grid (``coarse_brain``, the reference of the defaced volume's Dice; ``factors`` per axis).
+    """The original's QC masks on its own grid (head, brain, face region; computed on the QC grid
+    of ``factors`` voxels per axis and repeated back).
 
     Computed once per acquisition by :func:`original_anatomy`; every defacer's QC reuses it."""
 
     head: np.ndarray
     brain: np.ndarray
     face: np.ndarray
-    coarse_brain: np.ndarray
     factors: tuple[int, int, int]
 
     def save(self, path) -> None:
         """Write the masks to ``path`` (.npz; bit-packed, so a 2 mm head is a few kB)."""
-        arrays = {k: np.packbits(getattr(self, k), axis=None) for k in ("head", "brain", "face", "coarse_brain")}
+        arrays = {k: np.packbits(getattr(self, k), axis=None) for k in ("head", "brain", "face")}
         shapes = {f"{k}_shape": np.asarray(getattr(self, k).shape) for k in arrays}
         with open(path, "wb") as fh:
             np.savez_compressed(fh, factors=np.asarray(self.factors), **arrays, **shapes)
@@ -117,19 +128,18 @@ class Anatomy:
                 shape = tuple(int(n) for n in z[f"{k}_shape"])
                 return np.unpackbits(z[k], count=int(np.prod(shape))).reshape(shape).astype(bool)
 
-            return cls(mask("head"), mask("brain"), mask("face"), mask("coarse_brain"),
-                       tuple(int(f) for f in z["factors"]))  # type: ignore[arg-type]
+            return cls(mask("head"), mask("brain"), mask("face"), tuple(int(f) for f in z["factors"]))  # type: ignore[arg-type]
 
 
 def original_anatomy(original: Volume, params: QCParams = QCParams()) -> Anatomy:
     """The QC masks of ``original``, computed on the QC grid (``params.grid_mm``) and repeated back."""
     factors = grid_factors(original.zooms, params.mri_grid_mm if original.modality == "mri" else params.grid_mm)
     coarse = coarsen(original, factors)
-    head, brain = head_mask(coarse, params.brain), brain_mask(coarse, params.brain)
+    head, brain = head_and_brain_masks(coarse, params.brain)
     face = _face_box(coarse, head, brain, params)
     shape = np.shape(original.data)
     return Anatomy(refine(head, factors, shape), refine(brain, factors, shape), refine(face, factors, shape),
-                   brain, factors)
+                   factors)
 
 
 def face_region(original: Volume, params: QCParams = QCParams()) -> np.ndarray:
@@ -209,24 +219,16 @@ def assess(
         face_removed_fraction=_fraction(changed, face),
         brain_voxels_changed=int((changed & brain).sum()),
         brain_changed_fraction=_fraction(changed, brain),
-        brain_dice=_brain_dice(anatomy, defaced if changed.any() else None, original.modality, params),
+        brain_dice=_brain_dice(brain, changed),
         head_voxels=int(head.sum()), face_voxels=int(face.sum()), brain_voxels=int(brain.sum()),
     )
     return QCResult(**{**asdict(result), "label": label(result, params)})
 
 
-def _brain_dice(anatomy: Anatomy, defaced: Volume | None, modality: str, params: QCParams) -> float:
-    """Dice of the original's and the defaced volume's brain masks on the QC grid; 1.0 for an
-    unchanged volume (``defaced=None``), whose mask is the original's by construction."""
-    if defaced is None:
-        return 1.0
-    coarse = coarsen(_as_modality(defaced, modality), anatomy.factors)
-    return dice(anatomy.coarse_brain, brain_mask(coarse, params.brain))
-
-
-def _as_modality(volume: Volume, modality: str) -> Volume:
-    """``volume`` read with ``modality``'s rules (a defacer's output may have lost its header tag)."""
-    return volume if volume.modality == modality else Volume(volume.data, volume.affine, modality)
+def _brain_dice(brain: np.ndarray, changed: np.ndarray) -> float:
+    """Dice of the original's brain mask and its unchanged part (1.0 when no brain voxel changed);
+    see the module docstring for why the defaced volume is not segmented again."""
+    return dice(brain, brain & ~changed)
 
 
 def _face(original: Volume, anatomy: Anatomy, given: np.ndarray | None) -> np.ndarray:
