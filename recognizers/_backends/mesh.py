@@ -154,7 +154,8 @@ def depth_map(mesh: Mesh, cam: OrthoCamera) -> np.ndarray:
     count = nx * (y1 - y0 + 1)
     tri = np.repeat(np.arange(keep.size), count)
     k = np.arange(tri.size) - (np.cumsum(count) - count)[tri]
-    px, py = x0[tri] + k % nx[tri], y0[tri] + k // nx[tri]
+    row, col = np.divmod(k, nx[tri])  # one pass for both (% and // are two integer divisions each)
+    px, py = x0[tri] + col, y0[tri] + row
     g = keep[tri]
     cx, cy = px.astype(np.float32), py.astype(np.float32)
     xa, xb, xc, ya, yb, yc = (v[g] - c for v, c in ((xa, cx), (xb, cx), (xc, cx), (ya, cy), (yb, cy), (yc, cy)))
