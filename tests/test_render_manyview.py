@@ -195,3 +195,43 @@ def test_view_set_detection_agrees_with_the_single_view_setting(renders):
         if a:
             width = a[0].box[2] - a[0].box[0]
             assert np.abs(np.subtract(a[0].box, b[0].box)).max() < 0.35 * width
+
+
+# ------------------------------------------------------------------------------ framing: exact
+
+def _reference_bounds(head, head_height_mm):
+    """HeadMask.bounds before issue 23: every voxel's world coordinates when the cut crosses the head."""
+    from recognizers._backends.head import run_ends
+
+    world = head._world(np.argwhere(run_ends(head.mask)))
+    top = world[:, 2].max()
+    if world[:, 2].min() < top - head_height_mm:
+        world = head._world(np.argwhere(head.mask))
+        world = world[world[:, 2] >= top - head_height_mm]
+    step = float(np.linalg.norm(head.affine[:3, :3], axis=0).max())
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1), st.floats(2.0, 60.0))
+def test_bounds_above_a_cut_equal_the_every_voxel_reference(seed, height):
+    """Random blobby masks under oblique, scaled, mirrored affines: centre and radius equal, bit for
+    bit, those of every voxel's coordinates (the run-ends path drops only interior voxels)."""
+    from scipy import ndimage, stats
+
+    from recognizers._backends.head import HeadMask
+
+    rng = np.random.default_rng(seed)
+    mask = ndimage.gaussian_filter(rng.normal(size=(9, 11, 13)), 1.5) > 0.05
+    if not mask.any():
+        mask[4, 5, 6] = True
+    affine = np.eye(4)
+    affine[:3, :3] = stats.special_ortho_group.rvs(3, random_state=seed) @ np.diag(rng.uniform(0.5, 4.0, 3))
+    affine[:3, :3] *= rng.choice([-1.0, 1.0], 3)
+    affine[:3, 3] = rng.uniform(-100, 100, 3)
+    head = HeadMask(mask, affine, (2, 2, 2))
+    centre, radius = head.bounds(height)
+    ref_centre, ref_radius = _reference_bounds(head, height)
+    np.testing.assert_array_equal(centre, ref_centre)
+    assert radius == ref_radius

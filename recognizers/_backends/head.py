@@ -53,12 +53,21 @@ class HeadMask:
         """
         world = self._world(np.argwhere(run_ends(self.mask)))
         top = world[:, 2].max()
-        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head: every voxel counts
-            world = self._world(np.argwhere(self.mask))
-            world = world[world[:, 2] >= top - head_height_mm]
+        if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head: keep the voxels above it
+            world = self._world(np.argwhere(run_ends(self.mask & (self._height() >= top - head_height_mm))))
         step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
         lo, hi = world.min(axis=0), world.max(axis=0)
         return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
+
+    def _height(self) -> np.ndarray:
+        """World z (mm) of every coarse voxel centre, the same float64 operations as :meth:`_world`'s
+        third column (products summed in index order, then the offset), so a voxel is cut exactly as
+        before. Why a grid: the voxels kept above a cut are, on each line of the last axis, the mask
+        on a half-line (z is monotone in the index), so the box is again that of run ends
+        (:func:`run_ends`) instead of every voxel's world coordinates."""
+        a = self.affine
+        i, j, k = (np.arange(n, dtype=float) for n in self.mask.shape)
+        return ((i[:, None, None] * a[2, 0] + j[None, :, None] * a[2, 1]) + k[None, None, :] * a[2, 2]) + a[2, 3]
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
         """World coordinates (mm) of coarse voxel indices, one row each."""

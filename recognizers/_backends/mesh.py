@@ -87,6 +87,11 @@ def mesh_factors(zooms, mesh_mm: float) -> tuple[int, ...]:
     return tuple(max(1, int(np.floor(mesh_mm / z + 1e-6))) for z in zooms)
 
 
+def _pad(array: np.ndarray, pad, **how) -> np.ndarray:
+    """``np.pad``, skipped when every width is 0 (it would copy the whole grid for nothing)."""
+    return np.pad(array, pad, **how) if any(a or b for a, b in pad) else array
+
+
 def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float = 0.0) -> Mesh | None:
     """The ``threshold`` isosurface of ``volume`` near the head component's boundary; None if empty.
 
@@ -111,7 +116,7 @@ def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float =
     low, high = float(grid.min()), float(grid.max())
     if not high > threshold or not (low < threshold or any(a or b for a, b in pad)):
         return None  # no tissue, or all tissue with no edge to close: no surface
-    grid = np.pad(grid, pad, constant_values=min(low, float(threshold) - 1.0))
+    grid = _pad(grid, pad, constant_values=min(low, float(threshold) - 1.0))
     # the mesh cells inside the band: cell j of an axis starts at fine voxel lo + j * fm, in coarse
     # voxel (lo + j * fm) // fc; the indices grow along each axis, so a repeat per axis does it
     cells = band
@@ -119,7 +124,7 @@ def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float =
         index = np.minimum((lo[a] + np.arange(n) * fm[a]) // fc[a], band.shape[a] - 1)
         counts = np.bincount(index - index[0], minlength=index[-1] - index[0] + 1)
         cells = np.repeat(np.take(cells, np.arange(index[0], index[-1] + 1), axis=a), counts, axis=a)
-    cells = np.pad(cells, pad, mode="edge")
+    cells = _pad(cells, pad, mode="edge")
     verts, faces, _, _ = measure.marching_cubes(grid, level=float(threshold), mask=cells, allow_degenerate=True)
     if faces.size == 0:
         return None
