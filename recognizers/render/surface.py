@@ -22,6 +22,7 @@ would swamp identity); shading is Lambert with a small ambient term and the view
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from dataclasses import dataclass
@@ -173,6 +174,21 @@ def shade(depth: np.ndarray, params: SurfaceParams, sigma_mm: float | None = Non
                    params)
 
 
+def one_blas_thread():
+    """A context running BLAS on one thread (threadpoolctl, a scikit-learn dependency).
+
+    Why: the renderer's matrix products are 3 x 3 by 3 x N projections, too small for BLAS threads
+    to pay; outside the pipeline's single-threaded workers (a lone or serial worker, a library
+    caller) OpenBLAS threads spin between those calls and a 15-view set cost ~1.5x the CPU
+    (docs/benchmarks.md, "Many-view sets"). Products are the same with one thread or several
+    (K = 3 is never split), so images are too."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 class SurfaceRenderer:
     """Skin isosurface renderer (see the module docstring); one View per (camera, light)."""
 
@@ -196,12 +212,13 @@ class SurfaceRenderer:
         """Render every view; an empty head gives black images (no face). On MRI (no HU) the skin
         level comes from the volume's own intensities and the head is made solid first (a T1's dark
         skull would otherwise leave the brain as the largest component)."""
-        if volume.modality == "mri":
-            from defacebench.anatomy.mrimask import solid_head_at_skin
+        with one_blas_thread():
+            if volume.modality == "mri":
+                from defacebench.anatomy.mrimask import solid_head_at_skin
 
-            solid, level = solid_head_at_skin(volume, self.params.mri_threshold, self.params.mri_threshold_scale)
-            return SurfaceRenderer(dataclasses.replace(self.params, threshold_hu=level))._render(solid)
-        return self._render(volume)
+                solid, level = solid_head_at_skin(volume, self.params.mri_threshold, self.params.mri_threshold_scale)
+                return SurfaceRenderer(dataclasses.replace(self.params, threshold_hu=level))._render(solid)
+            return self._render(volume)
 
     def _render(self, volume: Volume) -> list[View]:
         """:meth:`render` with the params' skin threshold."""
