@@ -54,23 +54,39 @@ class HeadMask:
         world = self._world(np.argwhere(run_ends(self.mask)))
         top = world[:, 2].max()
         if world[:, 2].min() < top - head_height_mm:  # the cut crosses the head: keep the voxels above it
-            world = self._world(np.argwhere(run_ends(self.mask & (self._height() >= top - head_height_mm))))
+            world = self._world(np.argwhere(run_ends(self._above(top - head_height_mm))))
         step = float(np.linalg.norm(self.affine[:3, :3], axis=0).max())
         lo, hi = world.min(axis=0), world.max(axis=0)
         return (lo + hi) / 2.0, float(np.linalg.norm(hi - lo) / 2.0 + 2 * step)
 
-    def _height(self) -> np.ndarray:
-        """World z (mm) of every coarse voxel centre, the same float64 operations as :meth:`_world`'s
-        third column (products summed in index order, then the offset), so a voxel is cut exactly as
-        before. Why a grid: the voxels kept above a cut are, on each line of the last axis, the mask
-        on a half-line (z is monotone in the index), so the box is again that of run ends
-        (:func:`run_ends`) instead of every voxel's world coordinates."""
+    def _above(self, cut: float) -> np.ndarray:
+        """The mask's voxels whose world z (as :meth:`_world` computes it) is >= ``cut``.
+
+        Why not every voxel's coordinates: the voxels kept above a cut are, on each line of the last
+        axis, the mask on a half-line (z is monotone in the index), so the box is again that of run
+        ends (:func:`run_ends`). z on the grid is summed elementwise, which can differ from the
+        matrix product in the last bits; voxels that close to the cut are decided by the product
+        itself (a thin slab of voxels), the rest by the grid."""
         a = self.affine
         i, j, k = (np.arange(n, dtype=float) for n in self.mask.shape)
-        return ((i[:, None, None] * a[2, 0] + j[None, :, None] * a[2, 1]) + k[None, None, :] * a[2, 2]) + a[2, 3]
+        z = ((i[:, None, None] * a[2, 0] + j[None, :, None] * a[2, 1]) + k[None, None, :] * a[2, 2]) + a[2, 3]
+        margin = 1e-9 * (float(np.abs(a[2, :3]) @ np.array(self.mask.shape)) + abs(float(a[2, 3])) + 1.0)
+        kept = self.mask & (z >= cut + margin)
+        close = np.argwhere(self.mask & (np.abs(z - cut) < margin))
+        if len(close):
+            exact = close[self._world(close)[:, 2] >= cut]
+            kept[tuple(exact.T)] = True
+        return kept
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
-        """World coordinates (mm) of coarse voxel indices, one row each."""
+        """World coordinates (mm) of coarse voxel indices, one row each.
+
+        numpy rounds a one-row product differently (last bit, oblique affines) from a row of a
+        longer one, whatever the other rows; the bounds must equal those of every voxel's product,
+        which has one row only when the mask has one voxel, so a lone row of a larger mask is
+        computed with a second (dropped) row."""
+        if len(idx) == 1 and np.count_nonzero(self.mask) > 1:
+            return self._world(np.concatenate([idx, idx]))[:1]
         return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
 
 
