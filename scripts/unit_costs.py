@@ -10,7 +10,8 @@ figure per repeat is its total CPU over the acquisitions divided by the units ma
 - ``surface_multiview``: one view of the `surface` renderer with the multiview grid (15 views);
 - ``quickshear_mask``: quickshear's brain mask of one volume (``Quickshear._brain_mask``);
 - ``pydeface_ants`` / ``caideface_ants``: one volume defaced (mostly the ANTs registration);
-- ``dlib_hog_multiview``: `dlib_hog` on one multiview render;
+- ``dlib_hog_multiview``: `dlib_hog` on one multiview render, with the params the pipeline uses on
+  view grids (``DlibHogParams.for_view_sets()`` where the code has it);
 - ``dlib_resnet``: `dlib_resnet` embedding of one face, a volume's multiview set per call.
 
 CPU = ``time.process_time()`` plus the reaped children's user + system time (ANTs may run in a
@@ -125,21 +126,28 @@ def measure_unit(unit: str, paths: list[Path], work: Path) -> float:
         return _per_unit(one, paths)
     sets = _multiview_sets([_volume(p) for p in paths])
     if unit == "dlib_hog_multiview":
-        from recognizers.detect.dlib import DlibHog
-
-        det = DlibHog()
+        det = _view_set_hog()
         det.detect(sets[0][0])
         return _per_unit(lambda images: len([det.detect(im) for im in images]), sets)
     if unit == "dlib_resnet":
-        from recognizers.detect.dlib import DlibHog
         from recognizers.embed.dlib_resnet import DlibResnet
 
-        det, rec = DlibHog(), DlibResnet()
+        det, rec = _view_set_hog(), DlibResnet()
         faced = [[(im, f[0]) for im in images if (f := det.detect(im))] for images in sets]
         faced = [items for items in faced if items]
         rec.embed(faced[0])
         return _per_unit(lambda items: (rec.embed(items), len(items))[1], faced)
     raise SystemExit(f"unknown unit {unit!r}; choose from {', '.join(UNITS)}")
+
+
+def _view_set_hog():
+    """`dlib_hog` as the pipeline runs it on a view grid: its ``for_view_sets()`` params where the
+    code has them (issue 23: no 2x pyramid level on many-view sets), else its defaults."""
+    from recognizers.detect.dlib import DlibHog
+
+    det = DlibHog()
+    hook = getattr(det.params, "for_view_sets", None)
+    return DlibHog(hook()) if callable(hook) else det
 
 
 def _defacer(name: str):

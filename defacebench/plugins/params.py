@@ -208,3 +208,18 @@ def first_view(renderer: Any) -> Any | None:
         return None  # one view already (the default): the very same params, the same cache keys
     first = tuple(views[0])
     return dataclasses.replace(params, views=(first if len(first) > 2 or n_lights == 1 else (*first, 0),))
+
+
+def view_set_params(detector: Any) -> Any | None:
+    """The detector's params for the views of a many-view set, or None to use its own.
+
+    A detector's params may define ``for_view_sets()``: the settings it wants on the multiview and
+    svm scenarios' view grids, whose renders are many per scan and whose faces are large (dlib_hog
+    searches them without its 2x pyramid level, ``DlibHogParams.view_set_upsample``). The returned
+    params are the detector's params on those views, so they key the detections' cache entries."""
+    params = getattr(detector, "params", None)
+    hook = getattr(params, "for_view_sets", None)
+    if not callable(hook):
+        return None
+    chosen = hook()
+    return None if chosen == params else chosen

@@ -221,9 +221,13 @@ class BenchmarkRun:
     def detected(self, defacer: str, renderer: str, detector: str, grid: tuple | None = None) -> dict:
         """acq_id -> one :class:`Detected` (or Failed) per view, or the upstream Failed."""
         def compute():
+            from defacebench.plugins.params import view_set_params
+
             views = self.rendered(defacer, renderer, grid)
             items = [(a, i, v) for a, r in sorted(views.items()) if r.ok for i, v in enumerate(r.views)]
-            tasks = [DetectTask(self.env, v.path, v.hash, detector) for _, _, v in items]
+            # a view grid's renders are searched with the detector's view-set params (dlib_hog: no 2x level)
+            params = None if grid is None else view_set_params(self.plugin("detectors", detector))
+            tasks = [DetectTask(self.env, v.path, v.hash, detector, params) for _, _, v in items]
             out: dict = {a: r for a, r in views.items() if not r.ok}
             per: dict[str, list] = {a: [None] * len(r.views) for a, r in views.items() if r.ok}
             for (a, i, _), found in zip(items, self._map(detect_task, tasks, "detect", detector)):

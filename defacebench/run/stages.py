@@ -254,11 +254,14 @@ class DetectTask:
     image_path: str
     image_hash: str
     detector: str
+    params: Any = None  # the detector's params for this task (None: its registered params)
 
 
 def detect_task(task: DetectTask) -> Detected:
     """Detect faces in one image (cached); keeps every face and the best one (or None)."""
     plugin = task.env.plugin("detectors", task.detector)
+    if task.params is not None:
+        plugin = type(plugin)(params=task.params)
     cache = task.env.cache()
     key = cache.key("detect", STAGE_VERSION, task.image_hash, plugin_identity(plugin))
 

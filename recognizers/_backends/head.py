@@ -88,7 +88,14 @@ class HeadMask:
         return run_ends(above) | (near & self.mask)
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
-        """World coordinates (mm) of coarse voxel indices, one row each."""
+        """World coordinates (mm) of coarse voxel indices, one row each.
+
+        numpy rounds a one-row product differently (last bit, oblique affines) from a row of a
+        longer one, whatever the other rows; the bounds must equal those of every voxel's product,
+        which has one row only when the mask has one voxel, so a lone row of a larger mask is
+        computed with a second (dropped) row."""
+        if len(idx) == 1 and np.count_nonzero(self.mask) > 1:
+            return self._world(np.concatenate([idx, idx]))[:1]
         return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
 
 

@@ -87,6 +87,11 @@ def mesh_factors(zooms, mesh_mm: float) -> tuple[int, ...]:
     return tuple(max(1, int(np.floor(mesh_mm / z + 1e-6))) for z in zooms)
 
 
+def _pad(array: np.ndarray, pad, **how) -> np.ndarray:
+    """``np.pad``, skipped when every width is 0 (it would copy the whole grid for nothing)."""
+    return np.pad(array, pad, **how) if any(a or b for a, b in pad) else array
+
+
 def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float = 0.0) -> Mesh | None:
     """The ``threshold`` isosurface of ``volume`` near the head component's boundary; None if empty.
 
@@ -111,7 +116,7 @@ def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float =
     low, high = float(grid.min()), float(grid.max())
     if not high > threshold or not (low < threshold or any(a or b for a, b in pad)):
         return None  # no tissue, or all tissue with no edge to close: no surface
-    grid = np.pad(grid, pad, constant_values=min(low, float(threshold) - 1.0))
+    grid = _pad(grid, pad, constant_values=min(low, float(threshold) - 1.0))
     # the mesh cells inside the band: cell j of an axis starts at fine voxel lo + j * fm, in coarse
     # voxel (lo + j * fm) // fc; the indices grow along each axis, so a repeat per axis does it
     cells = band
@@ -119,7 +124,7 @@ def skin_mesh(volume: Volume, head: HeadMask, threshold: float, mesh_mm: float =
         index = np.minimum((lo[a] + np.arange(n) * fm[a]) // fc[a], band.shape[a] - 1)
         counts = np.bincount(index - index[0], minlength=index[-1] - index[0] + 1)
         cells = np.repeat(np.take(cells, np.arange(index[0], index[-1] + 1), axis=a), counts, axis=a)
-    cells = np.pad(cells, pad, mode="edge")
+    cells = _pad(cells, pad, mode="edge")
     verts, faces, _, _ = measure.marching_cubes(grid, level=float(threshold), mask=cells, allow_degenerate=True)
     if faces.size == 0:
         return None
@@ -149,23 +154,42 @@ def depth_map(mesh: Mesh, cam: OrthoCamera) -> np.ndarray:
     keep = np.flatnonzero((x1 >= x0) & (y1 >= y0) & (x1 >= 0) & (y1 >= 0) & (x0 <= n - 1) & (y0 <= n - 1))
     x0, x1 = np.maximum(x0[keep], 0).astype(np.intp), np.minimum(x1[keep], n - 1).astype(np.intp)
     y0, y1 = np.maximum(y0[keep], 0).astype(np.intp), np.minimum(y1[keep], n - 1).astype(np.intp)
-    # one candidate per (triangle, pixel centre in its box)
+    # per kept triangle: its corners (pixel coordinates) and depths, gathered once
+    corners = [v[keep] for v in (xa, xb, xc, ya, yb, yc)] + [z[f[keep]] for f in (f0, f1, f2)]
     nx = x1 - x0 + 1
     count = nx * (y1 - y0 + 1)
-    tri = np.repeat(np.arange(keep.size), count)
+    zbuf = np.full(n * n, np.inf, dtype=np.float32)
+    # blocks of triangles whose candidates (and the ~20 temporaries per candidate) fit in the CPU
+    # caches: the arithmetic per candidate is the same as in one pass, ~1.8x faster in numpy
+    ends = np.cumsum(count)
+    cuts = np.searchsorted(ends, np.arange(_BLOCK, ends[-1] if ends.size else 0, _BLOCK), side="right")
+    for lo, hi in zip([0, *cuts], [*cuts, keep.size]):
+        if hi > lo:
+            _draw(zbuf, n, [c[lo:hi] for c in corners], x0[lo:hi], y0[lo:hi], nx[lo:hi], count[lo:hi])
+    return zbuf.reshape(n, n).astype(float)
+
+
+_BLOCK = 8192  # candidates (triangle, pixel centre) per block of depth_map (4k-16k measured best)
+
+
+def _draw(zbuf: np.ndarray, n: int, corners, x0, y0, nx, count) -> None:
+    """z-buffer (flat, n x n) the pixel centres inside a block of triangles: ``corners`` are their
+    corner columns, rows (float32 pixel coordinates) and depths, ``x0``/``y0``/``nx``/``count`` their
+    boxes' first column and row, width and pixel count (at least 1)."""
+    xa, xb, xc, ya, yb, yc, za, zb, zc = corners
+    # one candidate per (triangle, pixel centre in its box)
+    tri = np.repeat(np.arange(count.size), count)
     k = np.arange(tri.size) - (np.cumsum(count) - count)[tri]
-    px, py = x0[tri] + k % nx[tri], y0[tri] + k // nx[tri]
-    g = keep[tri]
+    row, col = np.divmod(k, nx[tri])  # one pass for both (% and // are two integer divisions each)
+    px, py = x0[tri] + col, y0[tri] + row
     cx, cy = px.astype(np.float32), py.astype(np.float32)
-    xa, xb, xc, ya, yb, yc = (v[g] - c for v, c in ((xa, cx), (xb, cx), (xc, cx), (ya, cy), (yb, cy), (yc, cy)))
+    xa, xb, xc, ya, yb, yc = (v[tri] - c for v, c in ((xa, cx), (xb, cx), (xc, cx), (ya, cy), (yb, cy), (yc, cy)))
     # corners relative to the pixel centre (float32 throughout: mixing in the integer pixel
     # indices would promote everything to float64 and send minimum.at down its slow casting path)
     e0, e1, e2 = xb * yc - yb * xc, xc * ya - yc * xa, xa * yb - ya * xb
     area = e0 + e1 + e2
     tol = -1e-6 * np.abs(area)
     inside = np.flatnonzero((area > 0) & (e0 >= tol) & (e1 >= tol) & (e2 >= tol))
-    g, area = g[inside], area[inside]
-    depth = (e0[inside] * z[f0[g]] + e1[inside] * z[f1[g]] + e2[inside] * z[f2[g]]) / area
-    zbuf = np.full(n * n, np.inf, dtype=np.float32)
+    t = tri[inside]
+    depth = (e0[inside] * za[t] + e1[inside] * zb[t] + e2[inside] * zc[t]) / area[inside]
     np.minimum.at(zbuf, py[inside] * n + px[inside], depth)
-    return zbuf.reshape(n, n).astype(float)

@@ -5,6 +5,8 @@ the `dlib_resnet` recognizer can use for alignment.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,11 +23,22 @@ from recognizers._backends.weights import frm_records
 class DlibHogParams:
     """``upsample``: image pyramid upsamplings (1 finds faces down to ~40 px);
     ``adjust_threshold``: added to the SVM threshold (negative finds more, weaker faces);
-    ``landmarks``: compute the 5-point landmarks of each face."""
+    ``landmarks``: compute the 5-point landmarks of each face.
+    ``view_set_upsample``: ``upsample`` on the views of a many-view set (the multiview and svm
+    scenarios' view grids, see :meth:`for_view_sets`). Those renders are made at a fixed scale
+    where a head fills about half of the 512 px frame, so faces are 150-220 px wide, far above the
+    ~80 px that 0 upsamplings find, and the pyramid without the 2x level costs about a quarter
+    (docs/benchmarks.md, "Many-view sets"). Set it equal to ``upsample`` to search view sets as
+    single views."""
 
     upsample: Annotated[int, Range(ge=0)] = 1
     adjust_threshold: float = 0.0
     landmarks: bool = True
+    view_set_upsample: Annotated[int, Range(ge=0)] = 0
+
+    def for_view_sets(self) -> "DlibHogParams":
+        """These params as used on a many-view set: ``upsample`` = ``view_set_upsample``."""
+        return dataclasses.replace(self, upsample=self.view_set_upsample)
 
 
 @dataclass(frozen=True)

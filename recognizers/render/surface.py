@@ -22,6 +22,7 @@ would swamp identity); shading is Lambert with a small ambient term and the view
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 from dataclasses import dataclass
@@ -107,39 +108,60 @@ def smoothing_sigma_mm(params: SurfaceParams, voxel_mm: float) -> float:
 
 def normals(depth: np.ndarray, mm_per_px: float, sigma_mm: float) -> np.ndarray:
     """Unit surface normals (H, W, 3) in the camera frame (right, up, toward the camera) of a depth
-    map (mm, +inf = background), after Gaussian smoothing by ``sigma_mm``.
-
-    Computed on the head's bounding box plus the filter's reach (the background beyond it is a
-    constant, so the result is the same as on the whole image, at a fraction of the cost)."""
-    from scipy import ndimage
-
+    map (mm, +inf = background), after Gaussian smoothing by ``sigma_mm``; (0, 0, 1) off the head's
+    box (see :func:`box_normals`)."""
     out = np.zeros((*depth.shape, 3))
     out[..., 2] = 1.0
+    found = box_normals(depth, mm_per_px, sigma_mm)
+    if found is not None:
+        box, normal = found
+        out[box] = normal
+    return out
+
+
+def box_normals(depth: np.ndarray, mm_per_px: float, sigma_mm: float):
+    """(box, unit normals (h, w, 3) inside it) of a depth map, or None when nothing is hit.
+
+    Computed on the head's bounding box plus the filter's reach (the background beyond it is a
+    constant, so the result is the same as on the whole image, at a fraction of the cost); every
+    hit pixel lies in the box, so shading needs nothing outside it. The normalisation divides each
+    component by ``sqrt(gx² + gy² + 1)``, the same float64 operations as ``np.linalg.norm`` over
+    the stacked vector, without its (h, w, 3) temporaries (tests/test_render_manyview.py checks the
+    images are identical to the stacked form's)."""
+    from scipy import ndimage
+
     hit = np.isfinite(depth)
-    if not hit.any():
-        return out
+    rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
+    if rows.size == 0:
+        return None
     sigma_px = sigma_mm / mm_per_px
     reach = int(4.0 * sigma_px + 0.5) + 2  # gaussian_filter's truncate=4 radius, plus the gradient's step
-    rows, cols = np.flatnonzero(hit.any(axis=1)), np.flatnonzero(hit.any(axis=0))
     box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1), slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
     filled = np.where(hit[box], depth[box], float(depth[hit].max()) + 5.0)
     if sigma_mm > 0:
         filled = ndimage.gaussian_filter(filled, sigma_px)
     g_row, g_col = np.gradient(filled, mm_per_px)
     # depth grows away from the camera, rows grow downward
-    normal = np.stack([g_col, -g_row, np.ones_like(filled)], axis=-1)
-    out[box] = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
-    return out
+    x, y = g_col, -g_row
+    length = np.sqrt(x * x + y * y + 1.0)
+    normal = np.empty((*filled.shape, 3))
+    np.divide(x, length, out=normal[..., 0])
+    np.divide(y, length, out=normal[..., 1])
+    np.divide(1.0, length, out=normal[..., 2])
+    return box, normal
 
 
-def lambert(normal: np.ndarray, hit: np.ndarray, light, params: SurfaceParams) -> np.ndarray:
+def lambert(normal: np.ndarray, hit: np.ndarray, light, params: SurfaceParams, box=None) -> np.ndarray:
     """RGB uint8 image: Lambert shading under ``light`` (a direction in the normals' camera frame)
-    plus ambient; black off the head."""
+    plus ambient; black off the head. ``normal`` is (H, W, 3), or with ``box`` (the slices of
+    :func:`box_normals`) the normals inside that box, which holds every hit pixel."""
     direction = np.asarray(light, dtype=float)
     direction = direction / np.linalg.norm(direction)
-    intensity = params.ambient + (1.0 - params.ambient) * np.clip(normal[hit] @ direction, 0.0, 1.0)
+    inner = hit if box is None else hit[box]
+    intensity = params.ambient + (1.0 - params.ambient) * np.clip(normal[inner] @ direction, 0.0, 1.0)
     rgb = np.zeros((*hit.shape, 3), dtype=np.uint8)
-    rgb[hit] = np.clip(np.round(intensity[:, None] * np.asarray(params.color)[None, :] * 255.0), 0, 255)
+    out = rgb if box is None else rgb[box]
+    out[inner] = np.clip(np.round(intensity[:, None] * np.asarray(params.color)[None, :] * 255.0), 0, 255)
     return rgb
 
 
@@ -150,6 +172,21 @@ def shade(depth: np.ndarray, params: SurfaceParams, sigma_mm: float | None = Non
     hit = np.isfinite(depth)
     return lambert(normals(depth, params.mm_per_px, sigma), hit, params.lights[0] if light is None else light,
                    params)
+
+
+def one_blas_thread():
+    """A context running BLAS on one thread (threadpoolctl, a scikit-learn dependency).
+
+    Why: the renderer's matrix products are 3 x 3 by 3 x N projections, too small for BLAS threads
+    to pay; outside the pipeline's single-threaded workers (a lone or serial worker, a library
+    caller) OpenBLAS threads spin between those calls and a 15-view set cost ~1.5x the CPU
+    (docs/benchmarks.md, "Many-view sets"). Products are the same with one thread or several
+    (K = 3 is never split), so images are too."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class SurfaceRenderer:
@@ -175,12 +212,13 @@ class SurfaceRenderer:
         """Render every view; an empty head gives black images (no face). On MRI (no HU) the skin
         level comes from the volume's own intensities and the head is made solid first (a T1's dark
         skull would otherwise leave the brain as the largest component)."""
-        if volume.modality == "mri":
-            from defacebench.anatomy.mrimask import solid_head_at_skin
+        with one_blas_thread():
+            if volume.modality == "mri":
+                from defacebench.anatomy.mrimask import solid_head_at_skin
 
-            solid, level = solid_head_at_skin(volume, self.params.mri_threshold, self.params.mri_threshold_scale)
-            return SurfaceRenderer(dataclasses.replace(self.params, threshold_hu=level))._render(solid)
-        return self._render(volume)
+                solid, level = solid_head_at_skin(volume, self.params.mri_threshold, self.params.mri_threshold_scale)
+                return SurfaceRenderer(dataclasses.replace(self.params, threshold_hu=level))._render(solid)
+            return self._render(volume)
 
     def _render(self, volume: Volume) -> list[View]:
         """:meth:`render` with the params' skin threshold."""
@@ -197,10 +235,12 @@ class SurfaceRenderer:
             cam = OrthoCamera.looking_at(spec, center, radius, p.size_px, p.mm_per_px)
             if (spec.yaw, spec.pitch) not in shaded:
                 depth = depth_of(cam)
-                shaded[(spec.yaw, spec.pitch)] = (normals(depth, p.mm_per_px, sigma), np.isfinite(depth))
-            normal, hit = shaded[(spec.yaw, spec.pitch)]
+                shaded[(spec.yaw, spec.pitch)] = (box_normals(depth, p.mm_per_px, sigma), np.isfinite(depth))
+            found, hit = shaded[(spec.yaw, spec.pitch)]
             info = {**cam.as_dict(), "method": p.method}
-            views.append(View(spec.view_id, lambert(normal, hit, cam.light(), p), info))
+            image = (np.zeros((p.size_px, p.size_px, 3), np.uint8) if found is None
+                     else lambert(found[1], hit, cam.light(), p, box=found[0]))
+            views.append(View(spec.view_id, image, info))
         return views
 
     def _depth_function(self, volume: Volume, head: HeadMask, threshold: float):
