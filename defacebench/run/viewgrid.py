@@ -58,9 +58,10 @@ def n_views(view_grid: tuple[float, float, float, float, int]) -> int:
     return per_axis[0] * per_axis[1] * int(lights)
 
 
-CPU_S_PER_VIEW = 0.25
-"""CPU seconds one more grid view costs per scan and attacker: render 0.10, dlib HOG 0.11, embedding
-0.05 (faces per grid image 0.46 x 0.11 s); measured on the sample (docs/benchmarks.md, per-unit costs).
+CPU_S_PER_VIEW = 0.14
+"""CPU seconds one more grid view costs per scan and attacker: render 0.06, dlib HOG on a view set 0.03,
+embedding 0.05 (faces per grid image 0.46 x 0.11 s); measured on the sample with one BLAS thread per
+worker, as the pipeline runs (docs/benchmarks.md, "Many-view sets (issue 23)").
 Only the estimate in :func:`check_budget`'s message uses it."""
 
 
