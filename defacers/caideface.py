@@ -117,7 +117,7 @@ class CaidefaceAnts:
     """``caideface_ants``: caideface's CT or T1 face mask, antspyx affine, caideface's keep rule."""
 
     name = "caideface_ants"
-    version = "1"
+    version = "2"  # 2: the registration stops once converged (issue 23)
     licence = "Apache-2.0 (caideface 0.4.0 masks and MNI template; TotalSegmentator 2.18.0 CT atlas)"
     needs = "antspyx, and caideface's masks and templates taken from the exact wheels by scripts/setup.sh (defacebench weights fetch caideface_ants)"
     modalities = ("ct", "mri")

@@ -56,10 +56,13 @@ def child(args) -> int:
     paths = volumes(args.dataset, args.n)
     seconds = {}
     with tempfile.TemporaryDirectory(prefix="reg-agree-") as tmp:
-        defacer.deface(paths[0], Path(tmp) / "warm-up")
-        for i, path in enumerate(paths):
+        for i, path in [("warm-up", paths[0]), *enumerate(paths)]:
+            workdir = Path(tmp) / str(i)
+            workdir.mkdir()
             start = cpu()
-            result = defacer.deface(path, Path(tmp) / str(i))
+            result = defacer.deface(path, workdir)
+            if i == "warm-up":
+                continue
             seconds[path.name] = cpu() - start
             removed = np.asarray(nib.load(str(result.mask_path)).dataobj) > 0
             np.save(out / f"{path.name}.npy", np.packbits(removed))
@@ -97,14 +100,14 @@ def compare(args) -> int:
                 a, b = (np.load(Path(tmp) / s / defacer / f"{name}.npy") for s in sides)
                 dices[name] = dice(np.unpackbits(a).astype(bool), np.unpackbits(b).astype(bool))
             report[defacer] = {"cpu_s": cpu_s, "dice": dices}
+            if args.json:  # after each defacer: a later failure keeps the figures so far
+                Path(args.json).write_text(json.dumps({"ref": args.ref, "report": report}, indent=1))
     print(f"| defacer | volumes | before ({args.ref}) CPU s | after CPU s | after / before | Dice min | Dice median |")
     print("|---|---|---|---|---|---|---|")
     for defacer, r in report.items():
         b, a = (statistics.median(r["cpu_s"][s].values()) for s in ("before", "after"))
         d = list(r["dice"].values())
         print(f"| {defacer} | {len(d)} | {b:.3f} | {a:.3f} | {a / b:.2f} | {min(d):.4f} | {statistics.median(d):.4f} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"ref": args.ref, "report": report}, indent=1))
     return 0
 
 

@@ -58,7 +58,7 @@ class RegistrationParams:
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_sigmas: tuple[float, ...] = (1.0, 0.0)
     random_seed: int = 20240517
-    convergence_threshold: float = 1e-6
+    convergence_threshold: float = 3e-6
     convergence_window: int = 10
 
 
