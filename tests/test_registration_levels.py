@@ -63,3 +63,20 @@ def test_early_stop_is_deterministic_and_the_threshold_matters(posed_head, tmp_p
     # a threshold loose enough to stop after the first window is a different registration
     loose = _removed(posed_head, tmp_path / "c", replace(NEW, convergence_threshold=0.5, convergence_window=2))
     assert not np.array_equal(first, loose)
+
+
+def test_box_warp_is_the_full_grid_warp_voxel_for_voxel(posed_head, tmp_path):
+    """warp_face_mask resamples only the box that can reach the face; the full-grid warp of the
+    uncropped mask must give the same voxels."""
+    import ants
+
+    from defacebench.anatomy.registration import pydeface_data, register_template, warp_face_mask
+
+    transforms, subject = register_template(posed_head, tmp_path, template=pydeface_data("mean_reg2mean.nii.gz"),
+                                            params=OLD, mapping=None)
+    full = ants.apply_transforms(fixed=subject, moving=ants.image_read(str(pydeface_data("facemask.nii.gz"))),
+                                 transformlist=transforms, interpolator="nearestNeighbor", defaultvalue=1)
+    expected = (full.numpy() > 0.5).astype(np.uint8)
+    got = warp_face_mask(subject, transforms, facemask=pydeface_data("facemask.nii.gz"))
+    assert (expected == 0).sum() > 500
+    assert np.array_equal(got, expected)

@@ -100,10 +100,18 @@ def _template_image(path: str, voxel_mm: float):
 
 @lru_cache(maxsize=4)
 def _mask_image(path: str):
-    """The face mask read once per process."""
+    """The face mask read once per process, as float32 (``apply_transforms``' own type: no copy of
+    the 11-million-voxel mask per call) and cropped to its face voxels' box plus one voxel (outside
+    that box the mask is 1, the value ``warp_face_mask`` gives points outside the mask anyway)."""
     import ants
 
-    return ants.image_read(path)
+    mask = ants.image_read(path).clone("float")
+    face = np.nonzero(mask.numpy() < 0.5)
+    if not face[0].size:
+        return mask
+    lo = [max(int(a.min()) - 1, 0) for a in face]
+    hi = [min(int(a.max()) + 2, n) for a, n in zip(face, mask.shape)]
+    return ants.crop_indices(mask, lo, hi)
 
 
 def register_template(
@@ -174,14 +182,42 @@ def run_affine(fixed, moving, prefix: str, params: RegistrationParams) -> str:
 
 
 def warp_face_mask(subject, transforms: list[str], *, facemask: Path) -> np.ndarray:
-    """Warp pydeface's face mask (1 keep, 0 face) onto the subject grid (nearest neighbour) as uint8."""
+    """Warp pydeface's face mask (1 keep, 0 face) onto the subject grid (nearest neighbour) as uint8.
+
+    Only the subject voxels whose points can land in the (cropped) mask are resampled: the box of the
+    mask's corners carried into the subject by the inverse affine, plus a voxel; every other voxel
+    lands outside the mask, where the warp gives 1. Voxel for voxel the full-grid warp, at a
+    fraction of its cost (issue 23)."""
     import ants
 
+    mask = _mask_image(str(facemask))
+    lo, hi = _subject_box(subject, mask, transforms[0])
+    keep = np.ones(subject.shape, np.uint8)
+    if any(b <= a for a, b in zip(lo, hi)):
+        return keep
+    part = ants.crop_indices(subject, lo, hi)
     warped = ants.apply_transforms(
-        fixed=subject, moving=_mask_image(str(facemask)), transformlist=transforms,
-        interpolator="nearestNeighbor", defaultvalue=1,
+        fixed=part, moving=mask, transformlist=transforms, interpolator="nearestNeighbor", defaultvalue=1,
     )
-    return (warped.numpy() > 0.5).astype(np.uint8)
+    keep[tuple(slice(a, b) for a, b in zip(lo, hi))] = warped.numpy() > 0.5
+    return keep
+
+
+def _subject_box(subject, mask, affine_file: str) -> tuple[list[int], list[int]]:
+    """Index box (low inclusive, high exclusive) of the subject voxels whose points the affine
+    (subject -> mask) can send inside ``mask``'s buffer (continuous index -0.5 .. size - 0.5)."""
+    import ants
+
+    size = np.array(mask.shape, float)
+    corners = np.array([[(-0.5, s - 0.5)[(i >> k) & 1] for k, s in enumerate(size)] for i in range(8)])
+    physical = np.array(mask.origin) + (np.array(mask.direction) @ (corners * np.array(mask.spacing)).T).T
+    inverse = ants.read_transform(affine_file).invert()
+    points = np.array([inverse.apply_to_point(tuple(p)) for p in physical])
+    index = (np.linalg.inv(np.array(subject.direction)) @ (points - np.array(subject.origin)).T).T
+    index /= np.array(subject.spacing)
+    lo = np.maximum(np.floor(index.min(axis=0)).astype(int) - 1, 0)
+    hi = np.minimum(np.ceil(index.max(axis=0)).astype(int) + 2, subject.shape)
+    return lo.tolist(), hi.tolist()
 
 
 def keep_mask_in_process(
