@@ -127,7 +127,7 @@ class PydefaceAnts:
     """``pydeface_ants``: pydeface's template and face mask, registered with antspyx (no FSL needed)."""
 
     name = "pydeface_ants"
-    version = "2"  # 2: the registration stops once converged (issue 23)
+    version = "1"
     licence = "MIT (pydeface's face mask and template); Apache-2.0 (antspyx)"
     needs = "the pydeface and antspyx packages (defacebench[all])"
 

@@ -6,6 +6,7 @@ second."""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 from defacebench.anatomy.registration import RegistrationParams, keep_mask_for
 from defacebench.contracts import Volume
 
-pytest.importorskip("ants")
-pytest.importorskip("pydeface")
+# find_spec, not importorskip: importing ANTs here would unpin the ITK thread count of the session
+# (registration._pin_itk_threads), which other test modules rely on
+if importlib.util.find_spec("ants") is None or importlib.util.find_spec("pydeface") is None:
+    pytest.skip("antspyx and pydeface are needed", allow_module_level=True)
 
 OLD = RegistrationParams(voxel_mm=8.0, iterations=(60, 30))
 NEW = replace(OLD, convergence_threshold=1e-5)
@@ -68,9 +71,11 @@ def test_early_stop_is_deterministic_and_the_threshold_matters(posed_head, tmp_p
 def test_box_warp_is_the_full_grid_warp_voxel_for_voxel(posed_head, tmp_path):
     """warp_face_mask resamples only the box that can reach the face; the full-grid warp of the
     uncropped mask must give the same voxels."""
-    import ants
+    from defacebench.anatomy.registration import pin_itk_threads, pydeface_data, register_template, warp_face_mask
 
-    from defacebench.anatomy.registration import pydeface_data, register_template, warp_face_mask
+    if not pin_itk_threads(1):  # before ANTs' first import in this process: one thread, deterministic
+        pytest.skip("ANTs already runs in this process with another ITK thread count")
+    import ants
 
     transforms, subject = register_template(posed_head, tmp_path, template=pydeface_data("mean_reg2mean.nii.gz"),
                                             params=OLD, mapping=None)

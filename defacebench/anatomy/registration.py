@@ -58,7 +58,7 @@ class RegistrationParams:
     shrink_factors: tuple[int, ...] = (2, 1)
     smoothing_sigmas: tuple[float, ...] = (1.0, 0.0)
     random_seed: int = 20240517
-    convergence_threshold: float = 3e-6
+    convergence_threshold: float = 1e-6
     convergence_window: int = 10
 
 
@@ -115,10 +115,12 @@ def _mask_image(path: str):
 
 
 def register_template(
-    subject_path: Path, workdir: Path, *, template: Path, params: RegistrationParams,
+    subject_path: "Path | object", workdir: Path, *, template: Path, params: RegistrationParams,
     mapping: CtToT1Params | None,
 ) -> tuple[list[str], object]:
     """Affine-register ``template`` to the subject; return (forward transform files, subject image).
+
+    ``subject_path`` is a file or an already read ANTs image (read once by :func:`keep_mask_in_process`).
 
     ``mapping`` (CT only) is applied to the subject before registration. Transform files are written
     under ``workdir`` (never next to the input).
@@ -126,7 +128,7 @@ def register_template(
     import ants
     import ants.config
 
-    subject = ants.image_read(str(subject_path))
+    subject = subject_path if hasattr(subject_path, "numpy") else ants.image_read(str(subject_path))
     fixed = subject
     if mapping is not None:
         fixed = subject.new_image_like(ct_to_t1(subject.numpy(), mapping))
@@ -230,15 +232,15 @@ def keep_mask_in_process(
     :func:`keep_mask_for` for the deterministic, isolated version. ``mapping`` is used only when the
     subject looks like a CT (:func:`is_ct`).
     """
-    import nibabel as nib
+    import ants
 
     template = template or pydeface_data("mean_reg2mean.nii.gz")
     facemask = facemask or pydeface_data("facemask.nii.gz")
-    data = np.asarray(nib.load(str(subject_path)).dataobj, np.float32)
-    use_ct = mapping is not None and is_ct(data, mapping)
+    subject = ants.image_read(str(subject_path))  # read once: the CT test, the registration, the warp
+    use_ct = mapping is not None and is_ct(subject.numpy(), mapping)
     os.makedirs(workdir, exist_ok=True)
     transforms, subject = register_template(
-        subject_path, workdir, template=template, params=params, mapping=mapping if use_ct else None,
+        subject, workdir, template=template, params=params, mapping=mapping if use_ct else None,
     )
     return warp_face_mask(subject, transforms, facemask=facemask), use_ct
 
