@@ -1,0 +1,87 @@
+"""The registration that stops once converged (issue 23) against antspyx's run-every-iteration one.
+
+The template CT is posed (rotated 8 degrees about two axes, shifted) so the registration has work to
+do; the grids are small (8 mm registration, a 4 mm head), so each registration takes well under a
+second."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from defacebench.anatomy.registration import RegistrationParams, keep_mask_for
+from defacebench.contracts import Volume
+
+# find_spec, not importorskip: importing ANTs here would unpin the ITK thread count of the session
+# (registration._pin_itk_threads), which other test modules rely on
+if importlib.util.find_spec("ants") is None or importlib.util.find_spec("pydeface") is None:
+    pytest.skip("antspyx and pydeface are needed", allow_module_level=True)
+
+OLD = RegistrationParams(voxel_mm=8.0, iterations=(60, 30))
+NEW = replace(OLD, convergence_threshold=1e-5)
+
+
+def _rotation(axis: int, degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    i, j = [k for k in range(3) if k != axis]
+    r = np.eye(4)
+    r[i, i], r[i, j], r[j, i], r[j, j] = np.cos(a), -np.sin(a), np.sin(a), np.cos(a)
+    return r
+
+
+@pytest.fixture(scope="module")
+def posed_head(template_ct, write_ct, tmp_path_factory) -> Path:
+    """The 4 mm template CT with a posed (rotated, shifted), non-identity affine."""
+    vol = template_ct(4.0)
+    pose = _rotation(0, 8.0) @ _rotation(2, -6.0)
+    pose[:3, 3] = (6.0, -9.0, 5.0)
+    return write_ct(Volume(vol.data, pose @ vol.affine), tmp_path_factory.mktemp("posed") / "head.nii.gz")
+
+
+def _removed(path: Path, workdir: Path, params: RegistrationParams) -> np.ndarray:
+    keep, used_ct, _ = keep_mask_for(path, workdir, params=params, threads=1)  # 1 thread: deterministic
+    assert used_ct
+    return keep == 0
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def test_early_stop_agrees_with_the_full_registration(posed_head, tmp_path):
+    old = _removed(posed_head, tmp_path / "old", OLD)
+    new = _removed(posed_head, tmp_path / "new", NEW)
+    assert old.sum() > 500, "the face mask must remove a face for the comparison to mean anything"
+    assert _dice(old, new) >= 0.95
+
+
+def test_early_stop_is_deterministic_and_the_threshold_matters(posed_head, tmp_path):
+    first = _removed(posed_head, tmp_path / "a", NEW)
+    again = _removed(posed_head, tmp_path / "b", NEW)
+    assert np.array_equal(first, again)
+    # a threshold loose enough to stop after the first window is a different registration
+    loose = _removed(posed_head, tmp_path / "c", replace(NEW, convergence_threshold=0.5, convergence_window=2))
+    assert not np.array_equal(first, loose)
+
+
+def test_box_warp_is_the_full_grid_warp_voxel_for_voxel(posed_head, tmp_path):
+    """warp_face_mask resamples only the box that can reach the face; the full-grid warp of the
+    uncropped mask must give the same voxels."""
+    from defacebench.anatomy.registration import pin_itk_threads, pydeface_data, register_template, warp_face_mask
+
+    if not pin_itk_threads(1):  # before ANTs' first import in this process: one thread, deterministic
+        pytest.skip("ANTs already runs in this process with another ITK thread count")
+    import ants
+
+    transforms, subject = register_template(posed_head, tmp_path, template=pydeface_data("mean_reg2mean.nii.gz"),
+                                            params=OLD, mapping=None)
+    full = ants.apply_transforms(fixed=subject, moving=ants.image_read(str(pydeface_data("facemask.nii.gz"))),
+                                 transformlist=transforms, interpolator="nearestNeighbor", defaultvalue=1)
+    expected = (full.numpy() > 0.5).astype(np.uint8)
+    got = warp_face_mask(subject, transforms, facemask=pydeface_data("facemask.nii.gz"))
+    assert (expected == 0).sum() > 500
+    assert np.array_equal(got, expected)
