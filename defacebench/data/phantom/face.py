@@ -73,6 +73,7 @@ class FaceParams:
     bone_depth_mm: float = 6.0
     relief: tuple[tuple[float, float, float, float, float], ...] = ()
     relief_front_y: tuple[float, float] = (55.0, 75.0)
+    relief_gain: float = 1.0
     stretch: float = 1.0
     stretch_top_z: float = -64.0
     stretch_length_mm: float = 46.0
@@ -134,11 +135,11 @@ def apply_relief(sdf: np.ndarray, grid: shapes.Grid, p: FaceParams) -> np.ndarra
     skin, fat and muscle layers move with the surface). Why: the averaged template's face is flatter
     than a person's (its nasion 3 mm deep, nose 9 mm proud of the lip; a real head: about 15 and 14 mm,
     docs/realism.md), and a detector looking down on a flat face finds no eyes, nose or mouth."""
-    if not p.relief:
+    if not p.relief or p.relief_gain == 0.0:
         return sdf
     xs, ys, zs = grid.axes()
     j0 = max(0, int(np.searchsorted(ys, p.relief_front_y[0])) - 1)
-    shift = relief_shift(xs[:, None], zs[None, :], p.relief)  # (nx, nz)
+    shift = p.relief_gain * relief_shift(xs[:, None], zs[None, :], p.relief)  # (nx, nz)
     lo, hi = p.relief_front_y
     weight = np.clip((ys[j0:] - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
     weight = weight * weight * (3 - 2 * weight)
