@@ -81,9 +81,13 @@ class FaceParams:
     @classmethod
     def calibrated(cls, **changes) -> "FaceParams":
         """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x
-        and ``RELIEF``. Not the default: with it two existing sample checks fall short (mtcnn
-        frontal 30 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
-        return replace(cls(relief=RELIEF, stretch=1.4), **changes)
+        and ``RELIEF`` at ``relief_gain`` 0.6. Not the default: with it existing sample checks fall
+        short (mtcnn frontal 31 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
+        return replace(cls(relief=RELIEF, stretch=1.4, relief_gain=0.6), **changes)
+
+    def scaled_relief(self) -> tuple[tuple[float, float, float, float, float], ...]:
+        """``relief`` with each component's depth multiplied by ``relief_gain``."""
+        return tuple((x, z, sx, sz, amp * self.relief_gain) for x, z, sx, sz, amp in self.relief)
 
 
 def stretch_z(z, p: FaceParams):
@@ -135,11 +139,12 @@ def apply_relief(sdf: np.ndarray, grid: shapes.Grid, p: FaceParams) -> np.ndarra
     skin, fat and muscle layers move with the surface). Why: the averaged template's face is flatter
     than a person's (its nasion 3 mm deep, nose 9 mm proud of the lip; a real head: about 15 and 14 mm,
     docs/realism.md), and a detector looking down on a flat face finds no eyes, nose or mouth."""
-    if not p.relief or p.relief_gain == 0.0:
+    relief = p.scaled_relief()
+    if not relief or p.relief_gain == 0.0:
         return sdf
     xs, ys, zs = grid.axes()
     j0 = max(0, int(np.searchsorted(ys, p.relief_front_y[0])) - 1)
-    shift = p.relief_gain * relief_shift(xs[:, None], zs[None, :], p.relief)  # (nx, nz)
+    shift = relief_shift(xs[:, None], zs[None, :], relief)  # (nx, nz)
     lo, hi = p.relief_front_y
     weight = np.clip((ys[j0:] - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
     weight = weight * weight * (3 - 2 * weight)
