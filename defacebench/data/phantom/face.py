@@ -57,7 +57,10 @@ class FaceParams:
     Gaussian smoothing of the signed distance (removes the template's voxel terraces);
     ``edge_mm``: width of the skin's air-to-tissue ramp; ``bone_depth_mm``: the facial skeleton
     lies at least this deep under the skin (over the orbits and cheeks a face has 5-10 mm of soft
-    tissue; a bone just under the skin lights up in a volume render)."""
+    tissue; a bone just under the skin lights up in a volume render). ``relief``: the facial relief's
+    components (:data:`RELIEF`, :func:`apply_relief`), each depth multiplied by ``relief_gain``;
+    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default is the template's own face
+    (no relief, no stretch); :meth:`calibrated` is the face calibrated against the real head."""
 
     mouth: tuple[float, float, float] = (0.0, 103.5, -84.0)
     lip_radius_mm: float = 5.5
