@@ -1,8 +1,10 @@
 """The sample's faces against the seed study's camera (issue 22; docs/realism.md).
 
-Cheap: the phantom's face calibration (lower-face stretch, relief warp, head pose) does what its
-parameters say on small synthetic grids. Slow: on a small CT sample, ``vtk_volume`` with
-``camera="seed"`` (22.5 degrees above the face) finds faces with dlib_hog and mtcnn.
+Cheap: the phantom's face calibration (lower-face stretch, relief warp, head pose, gantry tilt sign,
+per-subject feature bumps) does what its parameters say on small synthetic grids. Slow: on the
+calibrated 16-subject CT sample (``SampleParams.calibrated()``), ``vtk_volume`` with ``camera="seed"``
+(22.5 degrees above the face) finds faces on >= 90 % of the undefaced renders with dlib_hog and with
+mtcnn; on the default sample, at least as often as measured.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from defacebench.data.phantom.face import FaceParams, apply_relief, stretch_volu
 from defacebench.data.phantom.identity import PoseParams, random_pose
 from defacebench.data.phantom.template import Landmarks
 
-# issue 22 asks >= 0.9 for both; dlib_hog reaches 0.75-0.8 on the calibrated sample (docs/realism.md),
-# so its floor guards the calibration (issue 14 measured 0.22 before it), mtcnn's is the target
-SEED_FLOOR = {"dlib_hog": 0.5, "mtcnn": 0.9}
+# issue 22's target (>= 0.9 for both detectors) holds on the calibrated 16-subject sample; the default
+# sample's floors guard its measured figures (docs/realism.md "Checks kept")
+DEFAULT_HOG, DEFAULT_MTCNN = 0.25, 0.8  # measured 9 / 32 and 28 / 32
+SEED_FLOOR = {"calibrated": {"dlib_hog": 0.9, "mtcnn": 0.9}, "default": {"dlib_hog": DEFAULT_HOG, "mtcnn": DEFAULT_MTCNN}}
 
 
 def test_stretch_moves_the_lower_face_down_and_keeps_the_upper_face():
@@ -71,8 +74,43 @@ def test_pose_pitch_is_drawn_around_its_mean():
     assert np.mean(pitches) == pytest.approx(-10.0, abs=1.5)
 
 
+def test_gantry_tilt_takes_the_sign_of_tilt_signs():
+    from dataclasses import replace
+
+    from defacebench.data.phantom.scanner import ScannerParams, draw_geometry
+
+    rng = np.random.default_rng(0)
+    p = ScannerParams(tilt_fraction=1.0)
+    tilts = [draw_geometry(rng, p, 90.0).tilt_deg for _ in range(40)]
+    assert all(12.0 <= t <= 22.0 for t in tilts), "the default tilts the plane's anterior end up"
+    both = [draw_geometry(rng, replace(p, tilt_signs=(-1.0, 1.0)), 90.0).tilt_deg for _ in range(40)]
+    assert min(both) < 0 < max(both)
+
+
+def test_feature_bumps_sit_on_the_face_and_scale_with_relief_sd():
+    from defacebench.data.phantom.anatomy import BaseAnatomy
+    from defacebench.data.phantom.identity import IdentityParams, make_identity
+
+    front = np.array([[x, 90.0 - 0.01 * x * x, z] for x in range(-40, 41, 4) for z in range(-130, 1, 4)], float)
+    base = BaseAnatomy(grid=None, labels=None, hu=None, t1=None, face_points=front,
+                       surface_points=front, teeth=np.zeros((0, 3)))
+    relief = ((0.0, -62.0, 8.0, 12.0, 10.0), (20.0, -30.0, 5.0, 5.0, -4.0))
+    plain = make_identity(base, np.random.default_rng(1), IdentityParams(), relief)
+    assert len(plain.centres) == IdentityParams().n_bumps, "relief_sd 0 adds no bump"
+    sds = []
+    for sd in (0.1, 0.4):
+        ident = make_identity(base, np.random.default_rng(1), IdentityParams(relief_sd=sd, feature_shift_mm=1.0), relief)
+        extra = ident.centres[-2:]
+        assert np.allclose(extra[:, [0, 2]], [[0.0, -62.0], [20.0, -30.0]])
+        assert np.allclose(extra[:, 1], [90.0, 86.0])  # on the face's front at that height
+        assert np.allclose(ident.sigma_mm[-2:, 0], [8.0, 6.0])  # at least 6 mm wide
+        sds.append(np.abs(ident.vectors[-2:, 1] / np.array([10.0, 4.0])))
+    assert np.allclose(sds[1], 4 * sds[0])  # the same draws, scaled by relief_sd
+
+
 @pytest.mark.slow
-def test_seed_camera_finds_faces_on_a_small_ct_sample(tmp_path):
+@pytest.mark.parametrize("sample", ["default", "calibrated"])
+def test_seed_camera_finds_faces_on_the_16_subject_sample(sample):
     from defacebench.data.sample import SESSIONS, SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
     from defacebench.data.volume import load_volume
     from defacebench.plugins.registry import get_plugin
@@ -83,8 +121,8 @@ def test_seed_camera_finds_faces_on_a_small_ct_sample(tmp_path):
     for plugin in (renderer, *detectors.values()):
         if not plugin.available():
             pytest.skip(f"{plugin.name}: {plugin.available().reason}")
-    params = SampleParams.calibrated(n_subjects=4)
-    root = make_sample_dataset(tmp_path / "sample", params)
+    params = SampleParams() if sample == "default" else SampleParams.calibrated()
+    root = make_sample_dataset(params=params)
     hits = {name: [] for name in detectors}
     for sid in subject_ids(params.n_subjects):
         for session in SESSIONS:
@@ -92,4 +130,4 @@ def test_seed_camera_finds_faces_on_a_small_ct_sample(tmp_path):
             for name, det in detectors.items():
                 hits[name].append(bool(det.detect(image)))
     rates = {name: float(np.mean(h)) for name, h in hits.items()}
-    assert all(rates[name] >= SEED_FLOOR[name] for name in rates), rates
+    assert all(rates[name] >= SEED_FLOOR[sample][name] for name in rates), rates

@@ -79,7 +79,7 @@ def write_subject(params, index: int, subject_id: str, staging: Path) -> dict:
     base = base_anatomy(anatomy)
     scanner = params.scanner_params()
     rng = np.random.default_rng([params.seed, index])
-    ident = make_identity(base, rng, params.identity)
+    ident = make_identity(base, rng, params.identity, anatomy.face.scaled_relief())
     hw = scanner.hardware
     n_fill = int(rng.integers(*hw.fillings, endpoint=True)) if rng.uniform() < hw.metal_fraction else 0
     fillings = base.teeth[rng.choice(len(base.teeth), n_fill, replace=False)] if n_fill else np.zeros((0, 3))

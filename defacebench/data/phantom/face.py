@@ -57,7 +57,10 @@ class FaceParams:
     Gaussian smoothing of the signed distance (removes the template's voxel terraces);
     ``edge_mm``: width of the skin's air-to-tissue ramp; ``bone_depth_mm``: the facial skeleton
     lies at least this deep under the skin (over the orbits and cheeks a face has 5-10 mm of soft
-    tissue; a bone just under the skin lights up in a volume render)."""
+    tissue; a bone just under the skin lights up in a volume render). ``relief``: the facial relief's
+    components (:data:`RELIEF`, :func:`apply_relief`), each depth multiplied by ``relief_gain``;
+    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default is the template's own face
+    (no relief, no stretch); :meth:`calibrated` is the face calibrated against the real head."""
 
     mouth: tuple[float, float, float] = (0.0, 103.5, -84.0)
     lip_radius_mm: float = 5.5
@@ -73,6 +76,7 @@ class FaceParams:
     bone_depth_mm: float = 6.0
     relief: tuple[tuple[float, float, float, float, float], ...] = ()
     relief_front_y: tuple[float, float] = (55.0, 75.0)
+    relief_gain: float = 1.0
     stretch: float = 1.0
     stretch_top_z: float = -64.0
     stretch_length_mm: float = 46.0
@@ -80,9 +84,13 @@ class FaceParams:
     @classmethod
     def calibrated(cls, **changes) -> "FaceParams":
         """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x
-        and ``RELIEF``. Not the default: with it two existing sample checks fall short (mtcnn
-        frontal 30 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
-        return replace(cls(relief=RELIEF, stretch=1.4), **changes)
+        and ``RELIEF`` at ``relief_gain`` 0.6. Not the default: with it existing sample checks fall
+        short (mtcnn frontal 31 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
+        return replace(cls(relief=RELIEF, stretch=1.4, relief_gain=0.6), **changes)
+
+    def scaled_relief(self) -> tuple[tuple[float, float, float, float, float], ...]:
+        """``relief`` with each component's depth multiplied by ``relief_gain``."""
+        return tuple((x, z, sx, sz, amp * self.relief_gain) for x, z, sx, sz, amp in self.relief)
 
 
 def stretch_z(z, p: FaceParams):
@@ -134,11 +142,12 @@ def apply_relief(sdf: np.ndarray, grid: shapes.Grid, p: FaceParams) -> np.ndarra
     skin, fat and muscle layers move with the surface). Why: the averaged template's face is flatter
     than a person's (its nasion 3 mm deep, nose 9 mm proud of the lip; a real head: about 15 and 14 mm,
     docs/realism.md), and a detector looking down on a flat face finds no eyes, nose or mouth."""
-    if not p.relief:
+    relief = p.scaled_relief()
+    if not relief or p.relief_gain == 0.0:
         return sdf
     xs, ys, zs = grid.axes()
     j0 = max(0, int(np.searchsorted(ys, p.relief_front_y[0])) - 1)
-    shift = relief_shift(xs[:, None], zs[None, :], p.relief)  # (nx, nz)
+    shift = relief_shift(xs[:, None], zs[None, :], relief)  # (nx, nz)
     lo, hi = p.relief_front_y
     weight = np.clip((ys[j0:] - lo) / max(hi - lo, 1e-6), 0.0, 1.0).astype(np.float32)
     weight = weight * weight * (3 - 2 * weight)

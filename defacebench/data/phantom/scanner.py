@@ -30,7 +30,10 @@ class ScannerParams:
     """Acquisition ranges of one modality (each acquisition draws its own values within them).
 
     ``slice_mm`` / ``slice_weights``: slice thickness choices and their probabilities; ``tilt_fraction``
-    of CT series are gantry-tilted by ``tilt_deg`` (either sign). ``noise``: CT: HU sd at
+    of CT series are gantry-tilted by ``tilt_deg``, with a sign drawn from ``tilt_signs`` (+1: the slice
+    plane's anterior end up, as a clinical tilt lays it along the orbitomeatal line to keep the eyes'
+    lenses out of the beam; the seed study's camera renders the sheared grid as is, so a -1 tilt
+    shows the face flexed further toward the chest, docs/realism.md). ``noise``: CT: HU sd at
     ``noise_ref_mm`` slices (a soft-tissue kernel's noise: correlated in-plane over
     ``noise_corr_px`` pixels); MRI: Rician sigma as a fraction of white matter. ``bias``: MRI bias
     field strength (log-amplitude of its linear and quadratic terms). ``mri_scale``: white matter
@@ -46,6 +49,7 @@ class ScannerParams:
     top_margin_mm: tuple[float, float] = (4.0, 14.0)
     tilt_fraction: float = 0.15
     tilt_deg: tuple[float, float] = (12.0, 22.0)
+    tilt_signs: tuple[float, ...] = (1.0,)
     noise: tuple[float, float] = (5.0, 8.0)
     noise_ref_mm: float = 2.5
     noise_corr_px: float = 0.8
@@ -90,7 +94,7 @@ def draw_geometry(rng: np.random.Generator, p: ScannerParams, vertex_z: float) -
     weights = np.asarray(p.slice_weights, float)
     dz = float(rng.choice(np.asarray(p.slice_mm, float), p=weights / weights.sum()))
     tilted = p.modality == "ct" and rng.uniform() < p.tilt_fraction
-    tilt = float(rng.uniform(*p.tilt_deg) * rng.choice([-1.0, 1.0])) if tilted else 0.0
+    tilt = float(rng.uniform(*p.tilt_deg) * rng.choice(np.asarray(p.tilt_signs, float))) if tilted else 0.0
     g = np.deg2rad(tilt)
     # a tilted plane rises across the field of view: start higher so the vertex stays covered
     top = vertex_z + rng.uniform(*p.top_margin_mm) + 0.5 * fov * abs(np.sin(g))
