@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from unit_costs import ROOT, _defacer, _worktree, cpu  # noqa: E402  (the sibling script's helpers)
+from unit_costs import ROOT, _defacer, _worktree, child_run, cpu  # noqa: E402  (the sibling script's helpers)
 
 DEFACERS = ("pydeface_ants", "caideface_ants")
 
@@ -71,15 +69,8 @@ def child(args) -> int:
 
 
 def _side(code: Path, args, defacer: str, out: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code), "DEFACEBENCH_WEIGHTS": str((ROOT / "weights").resolve())}
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--dataset", str(args.dataset),
-            "--defacer", defacer, "--out", str(out)] + (["--n", str(args.n)] if args.n else [])
-    run = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(code))
-    if run.returncode != 0:
-        raise SystemExit(f"child for {code} ({defacer}) failed:\n{run.stderr[-3000:]}")
-    got = json.loads(run.stdout.strip().splitlines()[-1])
-    if Path(got["code"]) != code.resolve():
-        raise SystemExit(f"child imported {got['code']}, not {code}: PYTHONPATH did not take precedence")
+    child_args = ["--dataset", str(args.dataset), "--defacer", defacer, "--out", str(out)]
+    got = child_run(Path(__file__), code, child_args + (["--n", str(args.n)] if args.n else []), defacer)
     return got["cpu_s"]
 
 

@@ -184,17 +184,23 @@ def _worktree(ref: str) -> Path:
     return path
 
 
-def _run_child(code: Path, args, unit: str) -> dict:
-    """One child measuring ``unit`` with the code of ``code`` first on its path."""
+def child_run(script: Path, code: Path, child_args: list[str], label: str) -> dict:
+    """Run ``script --child child_args`` with the code of ``code`` first on its path; its last stdout
+    line, parsed as JSON. Refuses a child that imported another checkout's code."""
     env = {**os.environ, "PYTHONPATH": str(code), "DEFACEBENCH_WEIGHTS": str((ROOT / "weights").resolve())}
-    argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--dataset", str(args.dataset),
-            "--n", str(args.n), "--units", unit]
+    argv = [sys.executable, str(script.resolve()), "--child", *child_args]
     run = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(code))
     if run.returncode != 0:
-        raise SystemExit(f"child for {code} ({unit}) failed:\n{run.stderr[-3000:]}")
+        raise SystemExit(f"child for {code} ({label}) failed:\n{run.stderr[-3000:]}")
     got = json.loads(run.stdout.strip().splitlines()[-1])
     if Path(got["code"]) != code.resolve():
         raise SystemExit(f"child imported {got['code']}, not {code}: PYTHONPATH did not take precedence")
+    return got
+
+
+def _run_child(code: Path, args, unit: str) -> dict:
+    """One child measuring ``unit`` with the code of ``code`` first on its path."""
+    got = child_run(Path(__file__), code, ["--dataset", str(args.dataset), "--n", str(args.n), "--units", unit], unit)
     return got["cpu_s_per_unit"]
 
 
