@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from defacebench.anatomy.brainmask import dice
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from unit_costs import ROOT, _defacer, _worktree, child_run, cpu  # noqa: E402  (the sibling script's helpers)
 
@@ -72,12 +74,6 @@ def _side(code: Path, args, defacer: str, out: Path) -> dict:
     child_args = ["--dataset", str(args.dataset), "--defacer", defacer, "--out", str(out)]
     got = child_run(Path(__file__), code, child_args + (["--n", str(args.n)] if args.n else []), defacer)
     return got["cpu_s"]
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks (1.0 when both are empty)."""
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
 def compare(args) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from defacebench.anatomy.brainmask import dice
 from defacebench.anatomy.registration import RegistrationParams, keep_mask_for
 from defacebench.contracts import Volume
 
@@ -48,15 +49,11 @@ def _removed(path: Path, workdir: Path, params: RegistrationParams) -> np.ndarra
     return keep == 0
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
-
-
 def test_early_stop_agrees_with_the_full_registration(posed_head, tmp_path):
     old = _removed(posed_head, tmp_path / "old", OLD)
     new = _removed(posed_head, tmp_path / "new", NEW)
     assert old.sum() > 500, "the face mask must remove a face for the comparison to mean anything"
-    assert _dice(old, new) >= 0.95
+    assert dice(old, new) >= 0.95
 
 
 def test_early_stop_is_deterministic_and_the_threshold_matters(posed_head, tmp_path):

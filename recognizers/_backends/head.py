@@ -88,14 +88,7 @@ class HeadMask:
         return run_ends(above) | (near & self.mask)
 
     def _world(self, idx: np.ndarray) -> np.ndarray:
-        """World coordinates (mm) of coarse voxel indices, one row each.
-
-        numpy rounds a one-row product differently (last bit, oblique affines) from a row of a
-        longer one, whatever the other rows; the bounds must equal those of every voxel's product,
-        which has one row only when the mask has one voxel, so a lone row of a larger mask is
-        computed with a second (dropped) row."""
-        if len(idx) == 1 and np.count_nonzero(self.mask) > 1:
-            return self._world(np.concatenate([idx, idx]))[:1]
+        """World coordinates (mm) of coarse voxel indices, one row each."""
         return idx @ self.affine[:3, :3].T + self.affine[:3, 3]
 
 
@@ -113,6 +106,11 @@ def run_ends(mask: np.ndarray) -> np.ndarray:
     return ends | starts
 
 
+def fortran_only(array: np.ndarray) -> bool:
+    """Whether ``array`` is laid out x fastest (Fortran order, nibabel's and VTK's) and not also C-contiguous."""
+    return array.flags.f_contiguous and not array.flags.c_contiguous
+
+
 def block_any(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     """Block-wise logical OR of a boolean volume by integer ``factors`` per axis (last block partial).
 
@@ -122,7 +120,7 @@ def block_any(mask: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     is copied to C order first: reshaping it would copy per axis (~2x slower), and the reduction
     along its fastest axis is slow in numpy.
     """
-    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+    if fortran_only(mask):
         mask = np.ascontiguousarray(mask)
     out = mask
     for axis, f in enumerate(factors):

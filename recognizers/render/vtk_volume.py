@@ -58,7 +58,7 @@ from defacebench.contracts import Availability, Range, View, Volume
 from defacebench.errors import PluginError, PluginUnavailableError
 from defacebench.util.vtklog import prefer_egl
 
-from recognizers._backends.head import HeadMask, HeadSeparation, head_component
+from recognizers._backends.head import HeadMask, HeadSeparation, fortran_only, head_component
 from recognizers._backends.views import OrthoCamera, head_frame, view_specs
 from recognizers._backends.vtk_scene import Scene
 from recognizers._backends.weights import module_missing
@@ -165,15 +165,10 @@ def smoothed(volume: Volume, sigma_mm: float, sigma_voxels: float = 0.0) -> Volu
 
     sigma = [max(sigma_mm / z, sigma_voxels) for z in volume.zooms]
     data = np.asarray(volume.data, np.float32)
-    if _fortran(data):  # nibabel's layout: filter the transpose (C order), axes in the same order,
+    if fortran_only(data):  # nibabel's layout: filter the transpose (C order), axes in the same order,
         # so the same numbers come out in the Fortran order VTK's image takes without a copy
         return Volume(ndimage.gaussian_filter(data.T, sigma, axes=(2, 1, 0)).T, volume.affine, volume.modality)
     return Volume(ndimage.gaussian_filter(data, sigma), volume.affine, volume.modality)
-
-
-def _fortran(data: np.ndarray) -> bool:
-    """Whether ``data`` is laid out x fastest (Fortran order) and not also C-contiguous."""
-    return data.flags.f_contiguous and not data.flags.c_contiguous
 
 
 def head_only(volume: Volume, head: HeadMask) -> Volume:
@@ -182,7 +177,7 @@ def head_only(volume: Volume, head: HeadMask) -> Volume:
     from scipy import ndimage
 
     grown, data = ndimage.binary_dilation(head.mask), np.asarray(volume.data, np.float32)
-    if _fortran(data):  # keep the layout (np.where follows its inputs' order): no transposing copy
+    if fortran_only(data):  # keep the layout (np.where follows its inputs' order): no transposing copy
         keep = refine(grown.T, head.factors[::-1], data.shape[::-1]).T
     else:
         keep = refine(grown, head.factors, data.shape)
