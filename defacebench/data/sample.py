@@ -39,7 +39,7 @@ __all__ = ["SESSIONS", "MARKER", "SampleParams", "make_sample_dataset", "sample_
            "nifti_root", "subject_ids", "default_sample_dir", "acquisitions_info", "data_root"]
 
 MARKER = "COMPLETE"
-FORMAT_VERSION = 4  # bump when the generator changes its output for the same params
+FORMAT_VERSION = 5  # bump when the generator changes its output for the same params
 MODALITIES = ("ct", "mri")
 
 
