@@ -36,9 +36,11 @@ RELIEF = (
     (0.0, -40.0, 5.0, 9.0, 6.0),  # nasal bridge between the eyes (bright between two dark sockets)
     (0.0, -24.0, 8.0, 3.5, -2.0),  # nasion, above the eyes
     (12.0, -42.0, 5.0, 12.0, -4.0), (-12.0, -42.0, 5.0, 12.0, -4.0),  # sides of the nose
-    (17.0, -34.0, 5.0, 6.0, -4.0), (-17.0, -34.0, 5.0, 6.0, -4.0),  # inner corners of the eyes
-    (32.0, -27.0, 12.0, 3.5, -4.0), (-32.0, -27.0, 12.0, 3.5, -4.0),  # upper lid sulcus under the brow
-    (32.0, -47.0, 12.0, 3.5, -2.5), (-32.0, -47.0, 12.0, 3.5, -2.5),  # lower lid
+    # the eyes' recesses at twice the depth first calibrated (format 5): mtcnn's faces hinge on the
+    # eyes, and at -4 / -2.5 mm some identities' bumps filled them in (docs/realism.md, "Identities")
+    (17.0, -34.0, 5.0, 6.0, -8.0), (-17.0, -34.0, 5.0, 6.0, -8.0),  # inner corners of the eyes
+    (32.0, -27.0, 12.0, 3.5, -8.0), (-32.0, -27.0, 12.0, 3.5, -8.0),  # upper lid sulcus under the brow
+    (32.0, -47.0, 12.0, 3.5, -5.0), (-32.0, -47.0, 12.0, 3.5, -5.0),  # lower lid
     (24.0, -16.0, 14.0, 6.0, 4.0), (-24.0, -16.0, 14.0, 6.0, 4.0), (0.0, -16.0, 10.0, 7.0, 2.0),  # brow ridge
     (0.0, -92.0, 16.0, 3.5, 3.0), (0.0, -104.0, 16.0, 3.5, 3.0), (0.0, -98.0, 18.0, 1.5, -2.0),  # lips, mouth
     (0.0, -124.0, 18.0, 9.0, 6.0),  # chin
