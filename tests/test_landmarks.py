@@ -59,7 +59,7 @@ def test_phantom_head_landmarks():
     hu, affine = head_ct(2.0)
     marks, truth = profile_landmarks(Volume(hu, affine)), Landmarks()
     # the phantom's facial relief (docs/realism.md) moves the skin at the tip forward of the template's
-    forward = float(relief_shift(np.float32(truth.nose_tip[0]), np.float32(truth.nose_tip[2]), AnatomyParams().face.relief))
+    forward = float(relief_shift(np.float32(truth.nose_tip[0]), np.float32(truth.nose_tip[2]), AnatomyParams().face.scaled_relief()))
     tip = np.add(truth.nose_tip, (0.0, forward, 0.0))
     assert np.linalg.norm(np.subtract(marks.nose_tip, tip)) <= 8.0, (marks, tip)
     x, y, z = marks.nasion

@@ -65,10 +65,17 @@ class SampleParams:
 
     @classmethod
     def calibrated(cls, **changes) -> "SampleParams":
-        """The sample with the face and pose calibrated against a real head (docs/realism.md)."""
+        """The sample with the face and pose calibrated against a real head (docs/realism.md): the
+        default since format 5 (kept so scripts can name it)."""
+        return cls(**changes)
+
+    @classmethod
+    def template(cls, **changes) -> "SampleParams":
+        """The averaged template's face at pitch 0 +- 3 (the default face and pose up to format 4;
+        for comparisons, docs/realism.md)."""
         from defacebench.data.phantom.face import FaceParams
 
-        return cls(anatomy=AnatomyParams(face=FaceParams.calibrated()), pose=PoseParams.frankfort(), **changes)
+        return cls(anatomy=AnatomyParams(face=FaceParams.template()), pose=PoseParams.template_frame(), **changes)
 
     def scanner_params(self) -> ScannerParams:
         """The acquisition settings actually used (modality defaults, matrix override)."""

@@ -61,8 +61,9 @@ class FaceParams:
     lies at least this deep under the skin (over the orbits and cheeks a face has 5-10 mm of soft
     tissue; a bone just under the skin lights up in a volume render). ``relief``: the facial relief's
     components (:data:`RELIEF`, :func:`apply_relief`), each depth multiplied by ``relief_gain``;
-    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default is the template's own face
-    (no relief, no stretch); :meth:`calibrated` is the face calibrated against the real head."""
+    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default (sample format 5) is the face
+    calibrated against the real head (docs/realism.md); :meth:`template` is the averaged template's
+    own face (no relief, no stretch: the default up to format 4)."""
 
     mouth: tuple[float, float, float] = (0.0, 103.5, -84.0)
     lip_radius_mm: float = 5.5
@@ -76,19 +77,23 @@ class FaceParams:
     surface_sigma_mm: float = 2.0
     edge_mm: float = 1.5
     bone_depth_mm: float = 6.0
-    relief: tuple[tuple[float, float, float, float, float], ...] = ()
+    relief: tuple[tuple[float, float, float, float, float], ...] = RELIEF
     relief_front_y: tuple[float, float] = (55.0, 75.0)
-    relief_gain: float = 1.0
-    stretch: float = 1.0
+    relief_gain: float = 0.6
+    stretch: float = 1.4
     stretch_top_z: float = -64.0
     stretch_length_mm: float = 46.0
 
     @classmethod
     def calibrated(cls, **changes) -> "FaceParams":
-        """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x
-        and ``RELIEF`` at ``relief_gain`` 0.6. Not the default: with it existing sample checks fall
-        short (mtcnn frontal 31 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
-        return replace(cls(relief=RELIEF, stretch=1.4, relief_gain=0.6), **changes)
+        """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x and
+        ``RELIEF`` at ``relief_gain`` 0.6; the default since sample format 5."""
+        return replace(cls(), **changes)
+
+    @classmethod
+    def template(cls, **changes) -> "FaceParams":
+        """The averaged template's own face (no relief, no stretch; the default up to format 4)."""
+        return replace(cls(relief=(), relief_gain=1.0, stretch=1.0), **changes)
 
     def scaled_relief(self) -> tuple[tuple[float, float, float, float, float], ...]:
         """``relief`` with each component's depth multiplied by ``relief_gain``."""

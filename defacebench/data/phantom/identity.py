@@ -34,10 +34,11 @@ class IdentityParams:
 @dataclass(frozen=True)
 class PoseParams:
     """Head position and tilt ranges of one acquisition (uniform within +-each value about
-    ``pitch_mean_deg`` for the pitch, 0 for the others)."""
+    ``pitch_mean_deg`` for the pitch, 0 for the others). The default (sample format 5) draws the
+    pitch in 10 +- 4 degrees (:meth:`frankfort`); :meth:`template_frame` is 0 +- 3 (up to format 4)."""
 
-    pitch_mean_deg: float = 0.0
-    pitch_deg: float = 3.0
+    pitch_mean_deg: float = 10.0
+    pitch_deg: float = 4.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
@@ -46,8 +47,13 @@ class PoseParams:
     @classmethod
     def frankfort(cls) -> "PoseParams":
         """Pitch 10 +- 4 degrees: the template lies ~10 degrees chin-down of its Frankfort plane, so
-        this draws heads within +-4 degrees of it (docs/realism.md; with FaceParams.calibrated)."""
+        this draws heads within +-4 degrees of it (docs/realism.md); the default since format 5."""
         return cls(pitch_mean_deg=10.0, pitch_deg=4.0)
+
+    @classmethod
+    def template_frame(cls) -> "PoseParams":
+        """Pitch 0 +- 3 degrees in the template's own frame (7-13 degrees of flexion; up to format 4)."""
+        return cls(pitch_mean_deg=0.0, pitch_deg=3.0)
 
 
 @dataclass(frozen=True)
