@@ -142,20 +142,20 @@ def test_face_bumps_come_in_mirrored_pairs(asymmetry):
 
 
 @pytest.mark.parametrize("tilt", [0.0, 1.0])
-def test_field_of_view_moves_forward_to_hold_the_face(tilt):
+def test_field_of_view_holds_the_head_it_is_centred_on(tilt):
     from defacebench.data.phantom.scanner import ScannerParams, draw_geometry
 
     rng = np.random.default_rng(2)
     p = ScannerParams(tilt_fraction=tilt, tilt_deg=(22.0, 22.0), fov_mm=(235.0, 235.0))
-
-    def edges(geom):  # the slice's back and front edges along y (scanner mm)
-        return [(geom.affine @ [0.0, j, 0.0, 1.0])[1] for j in (-0.5, geom.shape[1] - 0.5)]
-
-    for head_y in ((-95.0, 135.0), (-125.0, 126.0)):  # a face past the fixed FOV; a head longer than it
-        back, front = sorted(edges(draw_geometry(rng, p, 90.0, head_y)))
-        assert back <= head_y[0] - p.fov_margin_mm + 1e-6 and front >= head_y[1] + p.fov_margin_mm - 1e-6
-    back, front = sorted(edges(draw_geometry(rng, p, 90.0, (-90.0, 100.0))))
-    assert 0.5 * (back + front) == pytest.approx(p.fov_centre_y), "a head inside the FOV leaves it where it is"
+    for head_y in ((-100.0, 110.0), (-95.0, 135.0), (-120.0, 120.0)):
+        geom = draw_geometry(rng, p, 90.0, head_y)
+        a = geom.affine
+        ys = [(a @ [0.0, j, 0.0, 1.0])[1] for j in (-0.5, geom.shape[1] - 0.5)]  # the slice's back and front edges
+        assert min(ys) <= head_y[0] - p.fov_margin_mm + 1e-6 and max(ys) >= head_y[1] + p.fov_margin_mm - 1e-6
+        assert abs(0.5 * sum(ys) - 0.5 * sum(head_y)) <= p.fov_jitter_mm + 1e-6
+    fixed = draw_geometry(rng, ScannerParams(fov_centre_y=4.0, tilt_fraction=0.0), 90.0, (-95.0, 135.0))
+    ys = [(fixed.affine @ [0.0, j, 0.0, 1.0])[1] for j in (-0.5, fixed.shape[1] - 0.5)]
+    assert 0.5 * sum(ys) == pytest.approx(4.0), "a given centre stays where it is"
 
 
 @pytest.mark.slow

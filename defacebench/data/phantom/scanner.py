@@ -38,15 +38,16 @@ class ScannerParams:
     ``noise_corr_px`` pixels); MRI: Rician sigma as a fraction of white matter. ``bias``: MRI bias
     field strength (log-amplitude of its linear and quadratic terms). ``mri_scale``: white matter
     value in MR scanner units. ``fov_centre_y``: the field of view's anteroposterior centre in the
-    scanner frame (mm); a series whose field of view would leave less than ``fov_margin_mm`` of air
-    in front of the face is moved forward until it does (and widened if the occiput would then be
-    cut), as a technologist re-centres rather than cut the nose: the calibrated face, chin lifted,
-    reached past a field of view fixed at y = 4 mm in 9 of 32 series (docs/realism.md)."""
+    scanner frame (mm); None centres it on the head's own extent, as the technologist does, within
+    +-``fov_jitter_mm``, and widens a drawn ``fov_mm`` that would leave less than ``fov_margin_mm``
+    of air in front of the nose or behind the occiput (a fixed centre cut the calibrated faces'
+    noses and chins off in 9 of 32 series, docs/realism.md)."""
 
     modality: str = "ct"
     matrix: int = 192
     fov_mm: tuple[float, float] = (235.0, 255.0)
-    fov_centre_y: float = 4.0
+    fov_centre_y: float | None = None
+    fov_jitter_mm: float = 4.0
     fov_margin_mm: float = 4.0
     slice_mm: tuple[float, ...] = (1.25, 2.0, 2.5, 3.0, 5.0)
     slice_weights: tuple[float, ...] = (0.05, 0.2, 0.4, 0.25, 0.1)
@@ -65,7 +66,7 @@ class ScannerParams:
 
 def mri_scanner() -> ScannerParams:
     """The MRI defaults: T1-weighted axial, head to below the chin, no tilt, no visible hardware."""
-    return ScannerParams(modality="mri", fov_mm=(235.0, 255.0), fov_centre_y=4.0, slice_mm=(1.5, 2.0),
+    return ScannerParams(modality="mri", fov_mm=(235.0, 255.0), slice_mm=(1.5, 2.0),
                          slice_weights=(0.5, 0.5), z_extent_mm=(220.0, 240.0), tilt_fraction=0.0,
                          noise=(0.02, 0.04), hardware=HardwareParams(cradle=False, table=False))
 
@@ -102,9 +103,12 @@ def draw_geometry(rng: np.random.Generator, p: ScannerParams, vertex_z: float,
     tilted = p.modality == "ct" and rng.uniform() < p.tilt_fraction
     tilt = float(rng.uniform(*p.tilt_deg) * rng.choice(np.asarray(p.tilt_signs, float))) if tilted else 0.0
     g = np.deg2rad(tilt)
-    # a slice tilted by g spans centre_y +- fov/2 cos(g) along y: it has to hold the head
-    centre_y = max(p.fov_centre_y, head_y[1] + p.fov_margin_mm - 0.5 * fov * np.cos(g))
-    fov = max(fov, (max(centre_y - head_y[0], head_y[1] - centre_y) + p.fov_margin_mm) * 2.0 / np.cos(g))
+    centre_y = p.fov_centre_y
+    if centre_y is None:
+        centre_y = 0.5 * (head_y[0] + head_y[1]) + float(rng.uniform(-1.0, 1.0)) * p.fov_jitter_mm
+        # a slice tilted by g spans centre_y +- fov/2 cos(g) along y: widen it to hold the head
+        reach = max(centre_y - head_y[0], head_y[1] - centre_y) + p.fov_margin_mm
+        fov = max(fov, 2.0 * reach / np.cos(g))
     step = fov / p.matrix
     # a tilted plane rises across the field of view: start higher so the vertex stays covered
     top = vertex_z + rng.uniform(*p.top_margin_mm) + 0.5 * fov * abs(np.sin(g))
