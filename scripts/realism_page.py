@@ -20,7 +20,7 @@ def _block(plan, args: dict, real_rates, sample_rates, measured, qc, cpu_s: floa
     cmd = "python scripts/realism_report.py" + (" --quick" if args["quick"] else "") + \
         (f" --subjects {args['subjects']}" if args["subjects"] else "") + \
         (f" --seed {args['seed']}" if args["seed"] else "") + \
-        (f" --defacers {args['defacers']}" if args["defacers"] else "") + (" --skip-qc" if args["skip_qc"] else "") + (" --calibrated" if args["calibrated"] else "")
+        (f" --defacers {args['defacers']}" if args["defacers"] else "") + (" --skip-qc" if args["skip_qc"] else "") + (" --template" if args.get("template") else "")
     lines = [BEGIN, "", f"Run: `{cmd}` ({cpu_s / 60:.0f} CPU min in this process). Elevations "
              f"{', '.join(f'{e:+g}' for e in plan.elevations)} at yaw 0; yaws {', '.join(f'{y:+g}' for y in plan.yaws)} "
              f"at +22.5. Sample: {plan.subjects} subjects x 2 sessions per modality, seed {args['seed']}, one render "

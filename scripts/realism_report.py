@@ -185,12 +185,13 @@ def _load_real(tmp: Path):
     return path, load_volume(path)
 
 
-def _sample_paths(modality: str, n: int, seed: int, calibrated: bool) -> list[Path]:
+def _sample_paths(modality: str, n: int, seed: int, template: bool) -> list[Path]:
     """NIfTI copies (both sessions) of the ``n``-subject sample of ``modality`` (built if needed);
-    ``calibrated``: SampleParams.calibrated (docs/realism.md), else the default sample."""
+    ``template``: SampleParams.template (format 4's face and pose, docs/realism.md), else the
+    default sample (calibrated since format 5)."""
     from defacebench.data.sample import SESSIONS, SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
 
-    make = SampleParams.calibrated if calibrated else SampleParams
+    make = SampleParams.template if template else SampleParams
     root = make_sample_dataset(params=make(n_subjects=n, modality=modality, seed=seed))
     return [nifti_copy_path(root, sid, ses) for sid in subject_ids(n) for ses in SESSIONS]
 
@@ -224,7 +225,8 @@ def main() -> int:
     parser.add_argument("--subjects", type=int, default=0, help="sample subjects per modality (default 8; quick 4)")
     parser.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
     parser.add_argument("--defacers", default="", help="comma list for the QC table (default: every registered one)")
-    parser.add_argument("--calibrated", action="store_true", help="the calibrated sample (SampleParams.calibrated)")
+    parser.add_argument("--template", action="store_true",
+                        help="format 4's template face and pose (SampleParams.template); default: the default sample")
     parser.add_argument("--skip-qc", action="store_true", help="leave out the defacer QC table")
     parser.add_argument("--out", type=Path, default=Path("docs/realism.md"))
     args = parser.parse_args()
@@ -236,7 +238,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="realism-") as tmp_name:
         tmp = Path(tmp_name)
         real_path, real = _load_real(tmp)
-        paths = {m: _sample_paths(m, plan.subjects, args.seed, args.calibrated) for m in ("ct", "mri")}
+        paths = {m: _sample_paths(m, plan.subjects, args.seed, args.template) for m in ("ct", "mri")}
         vols = {m: [load_volume(p) for p in ps] for m, ps in paths.items()}
         real_rates = detection_rates([real], plan, detectors, jittered=True)
         sample_rates = {f"{m.upper()} sample": detection_rates(vols[m], plan, detectors, jittered=False) for m in vols}

@@ -52,14 +52,14 @@ def test_phantom_head_landmarks():
     within 8 mm; its ``nasion`` is the bony one, inside the skin: the skin nasion lies in front of it,
     between the eyes' level and it (the averaged template's forehead is almost flat there: measured
     18 mm lower)."""
-    from defacebench.data.phantom.anatomy import AnatomyParams, head_ct
-    from defacebench.data.phantom.face import relief_shift
+    from defacebench.data.phantom.anatomy import head_ct
+    from defacebench.data.phantom.face import FaceParams, relief_shift
     from defacebench.data.phantom.template import Landmarks
 
     hu, affine = head_ct(2.0)
     marks, truth = profile_landmarks(Volume(hu, affine)), Landmarks()
     # the phantom's facial relief (docs/realism.md) moves the skin at the tip forward of the template's
-    forward = float(relief_shift(np.float32(truth.nose_tip[0]), np.float32(truth.nose_tip[2]), AnatomyParams().face.relief))
+    forward = float(relief_shift(np.float32(truth.nose_tip[0]), np.float32(truth.nose_tip[2]), FaceParams.template().scaled_relief()))
     tip = np.add(truth.nose_tip, (0.0, forward, 0.0))
     assert np.linalg.norm(np.subtract(marks.nose_tip, tip)) <= 8.0, (marks, tip)
     x, y, z = marks.nasion

@@ -39,7 +39,7 @@ __all__ = ["SESSIONS", "MARKER", "SampleParams", "make_sample_dataset", "sample_
            "nifti_root", "subject_ids", "default_sample_dir", "acquisitions_info", "data_root"]
 
 MARKER = "COMPLETE"
-FORMAT_VERSION = 4  # bump when the generator changes its output for the same params
+FORMAT_VERSION = 5  # bump when the generator changes its output for the same params
 MODALITIES = ("ct", "mri")
 
 
@@ -65,10 +65,17 @@ class SampleParams:
 
     @classmethod
     def calibrated(cls, **changes) -> "SampleParams":
-        """The sample with the face and pose calibrated against a real head (docs/realism.md)."""
+        """The sample with the face and pose calibrated against a real head (docs/realism.md): the
+        default since format 5 (kept so scripts can name it)."""
+        return cls(**changes)
+
+    @classmethod
+    def template(cls, **changes) -> "SampleParams":
+        """The averaged template's face at pitch 0 +- 3 (the default face and pose up to format 4;
+        for comparisons, docs/realism.md)."""
         from defacebench.data.phantom.face import FaceParams
 
-        return cls(anatomy=AnatomyParams(face=FaceParams.calibrated()), pose=PoseParams.frankfort(), **changes)
+        return cls(anatomy=AnatomyParams(face=FaceParams.template()), pose=PoseParams.template_frame(), **changes)
 
     def scanner_params(self) -> ScannerParams:
         """The acquisition settings actually used (modality defaults, matrix override)."""

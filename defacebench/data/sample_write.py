@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from defacebench.data.dicom_write import SeriesInfo, quantized_hu, write_series
-from defacebench.data.phantom.anatomy import base_anatomy
+from defacebench.data.phantom.anatomy import base_anatomy, effective_params
 from defacebench.data.phantom.identity import make_identity, random_pose
 from defacebench.data.phantom.scanner import acquire
 from defacebench.data.tilt import detilt, is_tilted
@@ -83,11 +83,12 @@ def write_subject(params, index: int, subject_id: str, staging: Path) -> dict:
     hw = scanner.hardware
     n_fill = int(rng.integers(*hw.fillings, endpoint=True)) if rng.uniform() < hw.metal_fraction else 0
     fillings = base.teeth[rng.choice(len(base.teeth), n_fill, replace=False)] if n_fill else np.zeros((0, 3))
+    landmarks = effective_params(anatomy).landmarks  # where the lower-face stretch put the chin
     drawn = {}
     for s_index, session in enumerate(SESSIONS):
         srng = np.random.default_rng([params.seed, index, s_index + 1])
         pose = random_pose(srng, params.pose)
-        acq = acquire(base, ident, pose, srng, scanner, anatomy.landmarks, fillings)
+        acq = acquire(base, ident, pose, srng, scanner, landmarks, fillings)
         geom = acq.geometry
         info = _series_info(params, subject_id, session, s_index, index, geom.tilt_deg)
         root = staging / "dicom"

@@ -377,9 +377,13 @@ def base_anatomy(p: AnatomyParams = AnatomyParams()) -> BaseAnatomy:
     return base
 
 
-def head_ct(voxel_mm: float = 2.0, p: AnatomyParams = AnatomyParams()) -> tuple[np.ndarray, np.ndarray]:
+def head_ct(voxel_mm: float = 2.0, p: AnatomyParams | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The phantom's head (down to 30 mm below the chin) in HU on an isotropic ``voxel_mm`` grid,
-    and its RAS affine: one identity, no scanner, no noise (for renderer and detector tests)."""
+    and its RAS affine: one identity, no scanner, no noise (for renderer and detector tests).
+
+    ``p`` None: the template's own face (:meth:`FaceParams.template`, the sample's face up to format
+    4), on which the renderer, detector and recognizer tests' figures were measured."""
+    p = p if p is not None else AnatomyParams(face=face_tissue.FaceParams.template())
     base = base_anatomy(p)
     k0 = int(np.clip((effective_params(p).landmarks.chin[2] - 30.0 - base.grid.origin[2]) / base.grid.step, 0, base.grid.shape[2] - 1))
     hu = ndimage.zoom(base.hu[:, :, k0:], base.grid.step / voxel_mm, order=1, prefilter=False)

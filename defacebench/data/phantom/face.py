@@ -36,9 +36,11 @@ RELIEF = (
     (0.0, -40.0, 5.0, 9.0, 6.0),  # nasal bridge between the eyes (bright between two dark sockets)
     (0.0, -24.0, 8.0, 3.5, -2.0),  # nasion, above the eyes
     (12.0, -42.0, 5.0, 12.0, -4.0), (-12.0, -42.0, 5.0, 12.0, -4.0),  # sides of the nose
-    (17.0, -34.0, 5.0, 6.0, -4.0), (-17.0, -34.0, 5.0, 6.0, -4.0),  # inner corners of the eyes
-    (32.0, -27.0, 12.0, 3.5, -4.0), (-32.0, -27.0, 12.0, 3.5, -4.0),  # upper lid sulcus under the brow
-    (32.0, -47.0, 12.0, 3.5, -2.5), (-32.0, -47.0, 12.0, 3.5, -2.5),  # lower lid
+    # the eyes' recesses at twice the depth first calibrated (format 5): mtcnn's faces hinge on the
+    # eyes, and at -4 / -2.5 mm some identities' bumps filled them in (docs/realism.md, "Identities")
+    (17.0, -34.0, 5.0, 6.0, -8.0), (-17.0, -34.0, 5.0, 6.0, -8.0),  # inner corners of the eyes
+    (32.0, -27.0, 12.0, 3.5, -8.0), (-32.0, -27.0, 12.0, 3.5, -8.0),  # upper lid sulcus under the brow
+    (32.0, -47.0, 12.0, 3.5, -5.0), (-32.0, -47.0, 12.0, 3.5, -5.0),  # lower lid
     (24.0, -16.0, 14.0, 6.0, 4.0), (-24.0, -16.0, 14.0, 6.0, 4.0), (0.0, -16.0, 10.0, 7.0, 2.0),  # brow ridge
     (0.0, -92.0, 16.0, 3.5, 3.0), (0.0, -104.0, 16.0, 3.5, 3.0), (0.0, -98.0, 18.0, 1.5, -2.0),  # lips, mouth
     (0.0, -124.0, 18.0, 9.0, 6.0),  # chin
@@ -59,8 +61,9 @@ class FaceParams:
     lies at least this deep under the skin (over the orbits and cheeks a face has 5-10 mm of soft
     tissue; a bone just under the skin lights up in a volume render). ``relief``: the facial relief's
     components (:data:`RELIEF`, :func:`apply_relief`), each depth multiplied by ``relief_gain``;
-    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default is the template's own face
-    (no relief, no stretch); :meth:`calibrated` is the face calibrated against the real head."""
+    ``stretch``: the lower face's stretch (:func:`stretch_z`). The default (sample format 5) is the face
+    calibrated against the real head (docs/realism.md); :meth:`template` is the averaged template's
+    own face (no relief, no stretch: the default up to format 4)."""
 
     mouth: tuple[float, float, float] = (0.0, 103.5, -84.0)
     lip_radius_mm: float = 5.5
@@ -74,19 +77,23 @@ class FaceParams:
     surface_sigma_mm: float = 2.0
     edge_mm: float = 1.5
     bone_depth_mm: float = 6.0
-    relief: tuple[tuple[float, float, float, float, float], ...] = ()
+    relief: tuple[tuple[float, float, float, float, float], ...] = RELIEF
     relief_front_y: tuple[float, float] = (55.0, 75.0)
-    relief_gain: float = 1.0
-    stretch: float = 1.0
+    relief_gain: float = 0.6
+    stretch: float = 1.4
     stretch_top_z: float = -64.0
     stretch_length_mm: float = 46.0
 
     @classmethod
     def calibrated(cls, **changes) -> "FaceParams":
-        """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x
-        and ``RELIEF`` at ``relief_gain`` 0.6. Not the default: with it existing sample checks fall
-        short (mtcnn frontal 31 of 32, faceres rank-1 0.81-0.88; docs/realism.md)."""
-        return replace(cls(relief=RELIEF, stretch=1.4, relief_gain=0.6), **changes)
+        """The face calibrated against the real head (docs/realism.md): lower face stretched 1.4x and
+        ``RELIEF`` at ``relief_gain`` 0.6; the default since sample format 5."""
+        return replace(cls(), **changes)
+
+    @classmethod
+    def template(cls, **changes) -> "FaceParams":
+        """The averaged template's own face (no relief, no stretch; the default up to format 4)."""
+        return replace(cls(relief=(), relief_gain=1.0, stretch=1.0), **changes)
 
     def scaled_relief(self) -> tuple[tuple[float, float, float, float, float], ...]:
         """``relief`` with each component's depth multiplied by ``relief_gain``."""

@@ -28,15 +28,17 @@ class IdentityParams:
     relief_sd: float = 0.0  # per-subject relative sd of each facial relief component's depth
     feature_shift_mm: float = 0.0  # sd of each relief component's sideways and vertical shift
     feature_depth_mm: float = 12.0  # anteroposterior sigma of a feature bump (it moves skin and tissue under it)
+    asymmetry: float = 0.2  # each face bump's mirror image carries (1 - asymmetry) x its mirrored vector
 
 
 @dataclass(frozen=True)
 class PoseParams:
     """Head position and tilt ranges of one acquisition (uniform within +-each value about
-    ``pitch_mean_deg`` for the pitch, 0 for the others)."""
+    ``pitch_mean_deg`` for the pitch, 0 for the others). The default (sample format 5) draws the
+    pitch in 10 +- 4 degrees (:meth:`frankfort`); :meth:`template_frame` is 0 +- 3 (up to format 4)."""
 
-    pitch_mean_deg: float = 0.0
-    pitch_deg: float = 3.0
+    pitch_mean_deg: float = 10.0
+    pitch_deg: float = 4.0
     roll_deg: float = 2.0
     yaw_deg: float = 2.0
     shift_mm: tuple[float, float, float] = (10.0, 5.0, 6.0)
@@ -45,8 +47,13 @@ class PoseParams:
     @classmethod
     def frankfort(cls) -> "PoseParams":
         """Pitch 10 +- 4 degrees: the template lies ~10 degrees chin-down of its Frankfort plane, so
-        this draws heads within +-4 degrees of it (docs/realism.md; with FaceParams.calibrated)."""
+        this draws heads within +-4 degrees of it (docs/realism.md); the default since format 5."""
         return cls(pitch_mean_deg=10.0, pitch_deg=4.0)
+
+    @classmethod
+    def template_frame(cls) -> "PoseParams":
+        """Pitch 0 +- 3 degrees in the template's own frame (7-13 degrees of flexion; up to format 4)."""
+        return cls(pitch_mean_deg=0.0, pitch_deg=3.0)
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,9 @@ class Identity:
 
 
 def make_identity(base: BaseAnatomy, rng: np.random.Generator, p: IdentityParams, relief=()) -> Identity:
-    """Draw an identity: anisotropic scale and ``n_bumps`` bumps, ``face_fraction`` on the face, plus
-    one feature bump per facial ``relief`` component (:func:`feature_bumps`) when ``p.relief_sd`` > 0."""
+    """Draw an identity: anisotropic scale and ``n_bumps`` bumps, ``face_fraction`` on the face, each
+    face bump with its mirror image across the mid-sagittal plane (:func:`mirrored`), plus one
+    feature bump per facial ``relief`` component (:func:`feature_bumps`) when ``p.relief_sd`` > 0."""
     scale = p.scale_mean + np.clip(rng.normal(0.0, p.scale_sd, 3), -2 * p.scale_sd, 2 * p.scale_sd)
     n_face = int(round(p.face_fraction * p.n_bumps))
     face = base.face_points[rng.choice(len(base.face_points), n_face)]
@@ -71,10 +79,27 @@ def make_identity(base: BaseAnatomy, rng: np.random.Generator, p: IdentityParams
     centres = np.concatenate([face, other]) + rng.normal(0.0, 3.0, (p.n_bumps, 3))
     vectors = rng.normal(0.0, p.bump_rms_mm / np.sqrt(3.0), (p.n_bumps, 3))
     sigmas = np.full((p.n_bumps, 3), p.bump_sigma_mm)
+    if p.asymmetry < 1.0:
+        w = 1.0 - p.asymmetry
+        vectors[:n_face] /= np.sqrt(1.0 + w * w)  # the pair moves the face about as much as one bump did
+        mc, mv = mirrored(centres[:n_face], vectors[:n_face], w)
+        centres, vectors = np.concatenate([centres, mc]), np.concatenate([vectors, mv])
+        sigmas = np.full((len(centres), 3), p.bump_sigma_mm)
     if p.relief_sd > 0 and relief:
         fc, fv, fs = feature_bumps(base, rng, p, relief)
         centres, vectors, sigmas = np.concatenate([centres, fc]), np.concatenate([vectors, fv]), np.concatenate([sigmas, fs])
     return Identity(scale=scale, centres=centres, vectors=vectors, sigma_mm=sigmas)
+
+
+def mirrored(centres: np.ndarray, vectors: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bumps' mirror images across the mid-sagittal plane (x -> -x), vectors times ``weight``.
+
+    Why: a face is bilaterally symmetric to within a few mm, and independent bumps made the
+    synthetic faces lopsided (asymmetry 3.5-6.5 mm RMS over the face, as much as their whole shape
+    variation): a twisted nose or a sunk eye reads to a recognizer like a turned head, so scan and
+    rescan of one person at other pitches drifted apart (docs/realism.md, "Identities")."""
+    flip = np.array([-1.0, 1.0, 1.0])
+    return centres * flip, vectors * flip * weight
 
 
 def feature_bumps(base: BaseAnatomy, rng: np.random.Generator, p: IdentityParams, relief) -> tuple[np.ndarray, ...]:

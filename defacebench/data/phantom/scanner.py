@@ -37,12 +37,18 @@ class ScannerParams:
     ``noise_ref_mm`` slices (a soft-tissue kernel's noise: correlated in-plane over
     ``noise_corr_px`` pixels); MRI: Rician sigma as a fraction of white matter. ``bias``: MRI bias
     field strength (log-amplitude of its linear and quadratic terms). ``mri_scale``: white matter
-    value in MR scanner units."""
+    value in MR scanner units. ``fov_centre_y``: the field of view's anteroposterior centre in the
+    scanner frame (mm); None centres it on the head's own extent, as the technologist does, within
+    +-``fov_jitter_mm``, and widens a drawn ``fov_mm`` that would leave less than ``fov_margin_mm``
+    of air in front of the nose or behind the occiput (a fixed centre cut the calibrated faces'
+    noses and chins off in 9 of 32 series, docs/realism.md)."""
 
     modality: str = "ct"
     matrix: int = 192
     fov_mm: tuple[float, float] = (235.0, 255.0)
-    fov_centre_y: float = 4.0
+    fov_centre_y: float | None = None
+    fov_jitter_mm: float = 4.0
+    fov_margin_mm: float = 4.0
     slice_mm: tuple[float, ...] = (1.25, 2.0, 2.5, 3.0, 5.0)
     slice_weights: tuple[float, ...] = (0.05, 0.2, 0.4, 0.25, 0.1)
     z_extent_mm: tuple[float, float] = (275.0, 300.0)
@@ -68,7 +74,7 @@ def mri_scanner() -> ScannerParams:
     the eyes and the frame's bottom edge cut the mouth and chin (dlib_hog: 13 of 16 seed-camera
     renders of the calibrated 8-subject sample, 15 of 16 at 250-260; noise, bias field and slice
     thickness changed nothing: docs/realism.md, "MRI sample")."""
-    return ScannerParams(modality="mri", fov_mm=(235.0, 255.0), fov_centre_y=4.0, slice_mm=(1.5, 2.0),
+    return ScannerParams(modality="mri", fov_mm=(235.0, 255.0), slice_mm=(1.5, 2.0),
                          slice_weights=(0.5, 0.5), z_extent_mm=(250.0, 260.0), tilt_fraction=0.0,
                          noise=(0.02, 0.04), hardware=HardwareParams(cradle=False, table=False))
 
@@ -95,15 +101,23 @@ class Acquisition:
     fillings: int
 
 
-def draw_geometry(rng: np.random.Generator, p: ScannerParams, vertex_z: float) -> Geometry:
-    """The grid of one acquisition whose top slice lies a margin above scanner height ``vertex_z``."""
+def draw_geometry(rng: np.random.Generator, p: ScannerParams, vertex_z: float,
+                  head_y: tuple[float, float] = (-100.0, 110.0)) -> Geometry:
+    """The grid of one acquisition whose top slice lies a margin above scanner height ``vertex_z``;
+    ``head_y``: the head's anteroposterior extent (scanner mm), which the field of view holds."""
     fov = float(rng.uniform(*p.fov_mm))
-    step = fov / p.matrix
     weights = np.asarray(p.slice_weights, float)
     dz = float(rng.choice(np.asarray(p.slice_mm, float), p=weights / weights.sum()))
     tilted = p.modality == "ct" and rng.uniform() < p.tilt_fraction
     tilt = float(rng.uniform(*p.tilt_deg) * rng.choice(np.asarray(p.tilt_signs, float))) if tilted else 0.0
     g = np.deg2rad(tilt)
+    centre_y = p.fov_centre_y
+    if centre_y is None:
+        centre_y = 0.5 * (head_y[0] + head_y[1]) + float(rng.uniform(-1.0, 1.0)) * p.fov_jitter_mm
+        # a slice tilted by g spans centre_y +- fov/2 cos(g) along y: widen it to hold the head
+        reach = max(centre_y - head_y[0], head_y[1] - centre_y) + p.fov_margin_mm
+        fov = max(fov, 2.0 * reach / np.cos(g))
+    step = fov / p.matrix
     # a tilted plane rises across the field of view: start higher so the vertex stays covered
     top = vertex_z + rng.uniform(*p.top_margin_mm) + 0.5 * fov * abs(np.sin(g))
     n = int(round(rng.uniform(*p.z_extent_mm) / dz))
@@ -111,7 +125,7 @@ def draw_geometry(rng: np.random.Generator, p: ScannerParams, vertex_z: float) -
     affine[:3, 0] = (step, 0.0, 0.0)
     affine[:3, 1] = (0.0, step * np.cos(g), step * np.sin(g))
     affine[:3, 2] = (0.0, 0.0, dz)
-    centre = np.array([0.0, p.fov_centre_y, top - (n - 1) * dz])  # in-plane centre of slice 0
+    centre = np.array([0.0, centre_y, top - (n - 1) * dz])  # in-plane centre of slice 0
     affine[:3, 3] = centre - affine[:3, :2] @ np.full(2, (p.matrix - 1) / 2.0)
     return Geometry((p.matrix, p.matrix, n), affine, dz, tilt, fov)
 
@@ -184,7 +198,8 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
             landmarks: Landmarks, fillings: np.ndarray) -> Acquisition:
     """Sample one acquisition of ``ident`` in ``pose``; ``fillings`` are tooth centres (template mm)."""
     vertex = to_scanner(np.array([[0.0, -10.0, landmarks.vertex_z]]), ident, pose)[0]
-    geom = draw_geometry(rng, p, float(vertex[2]))
+    head_y = to_scanner(head_outline(base, landmarks.chin[2] - 10.0), ident, pose)[:, 1]
+    geom = draw_geometry(rng, p, float(vertex[2]), (float(head_y.min()), float(head_y.max())))
     metal = to_scanner(fillings, ident, pose) if len(fillings) else np.zeros((0, 3))
     hw = p.hardware
     if p.modality == "ct":
@@ -205,6 +220,21 @@ def acquire(base: BaseAnatomy, ident: Identity, pose: np.ndarray, rng: np.random
     real = signal + rng.normal(0.0, sigma, signal.shape).astype(np.float32)
     imag = rng.normal(0.0, sigma, signal.shape).astype(np.float32)
     return Acquisition(np.hypot(real, imag).astype(np.float32), geom, "mri", sigma, len(metal))
+
+
+def head_outline(base: BaseAnatomy, above_z: float, stride: int = 2) -> np.ndarray:
+    """The head's front and back skin points (template mm) above template height ``above_z``, one per
+    (x, z) column of every ``stride``-th voxel: what the field of view must hold
+    (the facial relief moves the skin past ``base.surface_points``, which follow the template)."""
+    g = base.grid
+    k0 = max(0, int((above_z - g.origin[2]) / g.step))
+    head = base.labels[::stride, :, k0::stride] > 0
+    ii, kk = np.nonzero(head.any(axis=1))
+    front = head.shape[1] - 1 - np.argmax(head[ii, ::-1, kk], axis=1)
+    back = np.argmax(head[ii, :, kk], axis=1)
+    ijk = np.concatenate([np.stack([ii * stride, front, k0 + kk * stride], 1),
+                          np.stack([ii * stride, back, k0 + kk * stride], 1)])
+    return ijk * g.step + np.asarray(g.origin)
 
 
 def _ct_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, corr_px: float) -> np.ndarray:
