@@ -23,6 +23,7 @@ import ast
 import itertools
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,10 +37,11 @@ from defacebench.anatomy.brainmask import dice
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """``name:field=value,...`` -> (name, {field: value}); values are Python literals."""
+    """``name:field=value,...`` -> (name, {field: value}); values are Python literals (tuples too:
+    only a comma followed by ``field=`` starts the next field)."""
     name, _, fields = text.partition(":")
     values = {}
-    for item in filter(None, fields.split(",")):
+    for item in filter(None, re.split(r",(?=\s*\w+=)", fields)):
         key, _, value = item.partition("=")
         values[key.strip()] = ast.literal_eval(value.strip())
     return name, values
