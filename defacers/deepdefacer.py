@@ -86,7 +86,8 @@ class Deepdefacer:
         return net.weight_files()
 
     def available(self) -> Availability:
-        """onnxruntime and SimpleITK must import; the ONNX file must be present with its pinned digest."""
+        """onnxruntime, onnx (the session's graph rewrite) and SimpleITK must import; the ONNX file
+        must be present with its pinned digest."""
         import importlib.util
 
         for module, fix in (("onnxruntime", "pip install onnxruntime"), ("onnx", "pip install onnx"),

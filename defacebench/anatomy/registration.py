@@ -187,9 +187,9 @@ def run_affine(fixed, moving, prefix: str, params: RegistrationParams) -> str:
     stages = [(levels, rate)] if params.fine_sampling_rate is None else [
         (levels[:-1], rate), (levels[-1:], params.fine_sampling_rate)]
     args = ["--dimensionality", "3", "-r", f"[{f},{m},1]"]
-    for stage_levels, rate in stages:
+    for stage_levels, stage_rate in stages:
         if stage_levels:
-            args += _stage_args(f, m, stage_levels, rate, params)
+            args += _stage_args(f, m, stage_levels, stage_rate, params)
     args += ["-u", "0", "-z", "1", "--output", f"[{prefix}]", "--random-seed", str(params.random_seed),
              "--float", "1", "-x", "[NA,NA]"]
     status = get_lib_fn("antsRegistration")(args)
