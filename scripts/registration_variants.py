@@ -13,7 +13,9 @@ warp; not the defacer's own read and writes). Run::
     python scripts/registration_variants.py --dataset DIR today: seed1:random_seed=1 \\
         seed2:random_seed=2 fine30:fine_sampling_rate=0.3 fine30_seed1:fine_sampling_rate=0.3,random_seed=1
 
-The first variant is the reference; ``--pairs`` adds the Dice of every later pair.
+The first variant is the reference; ``--pairs`` adds the Dice of every later pair; ``--whole-defacer``
+times the whole ``pydeface_ants`` defacer with each variant's registration params (its reads and
+writes too) and compares its removed-voxel masks.
 """
 
 from __future__ import annotations
@@ -58,22 +60,40 @@ def child(args) -> int:
     paths = sorted(args.dataset.glob("nifti/sub-*/ses-*/*/*.nii.gz"))
     out = Path(args.out)
     seconds = {}
+    removed = _whole_defacer(params) if args.whole_defacer else (
+        lambda path, workdir: keep_mask_in_process(path, workdir, params=params)[0] == 0)
     with tempfile.TemporaryDirectory(prefix="reg-variants-") as tmp:
-        keep_mask_in_process(paths[0], Path(tmp) / "warm-up", params=params)
+        removed(paths[0], Path(tmp) / "warm-up")
         for i, path in enumerate(paths):
             start = time.process_time()
-            keep, _ = keep_mask_in_process(path, Path(tmp) / str(i), params=params)
+            mask = removed(path, Path(tmp) / str(i))
             seconds[path.name] = time.process_time() - start
-            np.save(out / f"{path.name}.npy", np.packbits(keep == 0))
+            np.save(out / f"{path.name}.npy", np.packbits(mask))
     print(json.dumps(seconds))
     return 0
+
+
+def _whole_defacer(params):
+    """``pydeface_ants`` with these registration params: (path, workdir) -> removed-voxel mask, timing
+    the whole defacer (its reads and writes too)."""
+    import nibabel as nib
+
+    from defacers.pydeface import PydefaceAnts, PydefaceAntsParams
+
+    defacer = PydefaceAnts(PydefaceAntsParams(registration=params))
+
+    def removed(path: Path, workdir: Path) -> np.ndarray:
+        workdir.mkdir(parents=True)
+        return np.asarray(nib.load(str(defacer.deface(path, workdir).mask_path)).dataobj) > 0
+
+    return removed
 
 
 def _run(args, variant: str, out: Path) -> dict:
     out.mkdir(parents=True)
     env = {**os.environ, "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1", "OMP_NUM_THREADS": "1"}
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--dataset", str(args.dataset),
-            "--variant", variant, "--out", str(out)]
+            "--variant", variant, "--out", str(out)] + (["--whole-defacer"] if args.whole_defacer else [])
     run = subprocess.run(argv, capture_output=True, text=True, env=env)
     if run.returncode != 0:
         raise SystemExit(f"variant {variant} failed:\n{run.stderr[-3000:]}")
@@ -119,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("variants", nargs="*", help="name:field=value,... (RegistrationParams fields); first = reference")
     ap.add_argument("--pairs", action="store_true", help="also the Dice of every pair of later variants")
     ap.add_argument("--json", default=None, help="also write every figure to this file")
+    ap.add_argument("--whole-defacer", action="store_true",
+                    help="time and compare the whole pydeface_ants defacer (reads, writes) instead of its keep mask")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
