@@ -89,6 +89,8 @@ def test_params_reject_a_sampling_rate_ants_cannot_use():
         RegistrationParams(fine_sampling_rate=0.0)
     with pytest.raises(ValueError, match="sampling_rate"):
         RegistrationParams(sampling_rate=1.5)
+    with pytest.raises(ValueError, match="fine_sampling_strategy"):
+        RegistrationParams(fine_sampling_rate=0.3, fine_sampling_strategy="dense")
 
 
 def test_fine_level_stage_carries_its_own_rate_and_only_the_last_level():
@@ -103,6 +105,8 @@ def test_fine_level_stage_carries_its_own_rate_and_only_the_last_level():
     assert fine[fine.index("--metric") + 1] == "mattes[F,M,1,32,regular,0.3]"
     assert fine[fine.index("--convergence") + 1] == "[50,1e-06,10]"
     assert (fine[fine.index("--shrink-factors") + 1], fine[fine.index("--smoothing-sigmas") + 1]) == ("1", "0.0")
+    randomly = _stage_args("F", "M", levels[-1:], 0.3, p, "random")
+    assert randomly[randomly.index("--metric") + 1] == "mattes[F,M,1,32,random,0.3]"
 
 
 def test_sampled_fine_level_is_deterministic_and_near_the_dense_one(posed_head, tmp_path):
@@ -116,3 +120,14 @@ def test_sampled_fine_level_is_deterministic_and_near_the_dense_one(posed_head, 
     assert dice(dense, first) >= 0.9
     coarse_only = _removed(posed_head, tmp_path / "s3", replace(sampled, fine_sampling_rate=0.02))
     assert not np.array_equal(first, coarse_only)
+
+
+def test_random_fine_sampling_is_its_own_deterministic_registration(posed_head, tmp_path):
+    """The random strategy is passed through (another registration than regular at the same rate),
+    seeded (the same on every run) and lands near the dense one."""
+    sampled = replace(OLD, fine_sampling_rate=0.3, fine_sampling_strategy="random")
+    first = _removed(posed_head, tmp_path / "r1", sampled)
+    assert np.array_equal(first, _removed(posed_head, tmp_path / "r2", sampled))
+    regular = _removed(posed_head, tmp_path / "g", replace(sampled, fine_sampling_strategy="regular"))
+    assert not np.array_equal(first, regular)
+    assert dice(_removed(posed_head, tmp_path / "d", OLD), first) >= 0.9

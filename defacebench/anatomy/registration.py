@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -64,6 +65,10 @@ class RegistrationParams:
     """Regular sampling rate of the last (finest) level alone; when set, that level runs as its own
     antsRegistration stage at this rate (issue 23: the fine level is ~90 % of the CPU). None keeps
     one stage at ``sampling_rate`` (antspyx's call: today's results)."""
+    fine_sampling_strategy: Literal["regular", "random"] = "regular"
+    """How that fine stage picks its points: ``"regular"`` (every 1/rate-th voxel, each at a random
+    offset within its voxel) or ``"random"`` (uniformly drawn voxels); both seeded by ``random_seed``.
+    On the sample, 30 % random agreed with today's masks as closely as today's with another seed."""
 
     def __post_init__(self) -> None:
         """ANTs reads a rate outside (0, 1] as a fraction it cannot sample: say so here, naming the field."""
@@ -71,6 +76,9 @@ class RegistrationParams:
             rate = getattr(self, name)
             if rate is not None and not 0.0 < rate <= 1.0:
                 raise ValueError(f"RegistrationParams.{name} must be in (0, 1], got {rate!r}")
+        if self.fine_sampling_strategy not in ("regular", "random"):
+            raise ValueError(f"RegistrationParams.fine_sampling_strategy must be 'regular' or 'random', "
+                             f"got {self.fine_sampling_strategy!r}")
 
 
 def pydeface_data(name: str) -> Path:
@@ -184,12 +192,12 @@ def run_affine(fixed, moving, prefix: str, params: RegistrationParams) -> str:
     f, m = get_pointer_string(fixed), get_pointer_string(moving)
     levels = list(zip(params.iterations, params.shrink_factors, params.smoothing_sigmas))
     rate = params.sampling_rate
-    stages = [(levels, rate)] if params.fine_sampling_rate is None else [
-        (levels[:-1], rate), (levels[-1:], params.fine_sampling_rate)]
+    stages = [(levels, rate, "regular")] if params.fine_sampling_rate is None else [
+        (levels[:-1], rate, "regular"), (levels[-1:], params.fine_sampling_rate, params.fine_sampling_strategy)]
     args = ["--dimensionality", "3", "-r", f"[{f},{m},1]"]
-    for stage_levels, stage_rate in stages:
+    for stage_levels, stage_rate, strategy in stages:
         if stage_levels:
-            args += _stage_args(f, m, stage_levels, stage_rate, params)
+            args += _stage_args(f, m, stage_levels, stage_rate, params, strategy)
     args += ["-u", "0", "-z", "1", "--output", f"[{prefix}]", "--random-seed", str(params.random_seed),
              "--float", "1", "-x", "[NA,NA]"]
     status = get_lib_fn("antsRegistration")(args)
@@ -198,12 +206,13 @@ def run_affine(fixed, moving, prefix: str, params: RegistrationParams) -> str:
     return prefix + "0GenericAffine.mat"
 
 
-def _stage_args(f: str, m: str, levels: list[tuple], rate: float, params: RegistrationParams) -> list[str]:
+def _stage_args(f: str, m: str, levels: list[tuple], rate: float, params: RegistrationParams,
+                strategy: str = "regular") -> list[str]:
     """One antsRegistration stage (metric, transform, convergence, smoothing, shrinking) over ``levels``
-    ((iterations, shrink factor, smoothing sigma) each) at regular sampling ``rate``."""
+    ((iterations, shrink factor, smoothing sigma) each), sampling ``rate`` of the points by ``strategy``."""
     x = "x".join
     iterations, shrinks, sigmas = (x(str(level[i]) for level in levels) for i in range(3))
-    return ["--metric", f"{params.metric}[{f},{m},1,{params.sampling_bins},regular,{rate}]",
+    return ["--metric", f"{params.metric}[{f},{m},1,{params.sampling_bins},{strategy},{rate}]",
             "--transform", f"{params.transform}[0.25]",
             "--convergence", f"[{iterations},{params.convergence_threshold},{params.convergence_window}]",
             "--smoothing-sigmas", sigmas, "--shrink-factors", shrinks]
