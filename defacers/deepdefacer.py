@@ -86,10 +86,12 @@ class Deepdefacer:
         return net.weight_files()
 
     def available(self) -> Availability:
-        """onnxruntime and SimpleITK must import; the ONNX file must be present with its pinned digest."""
+        """onnxruntime, onnx (the session's graph rewrite) and SimpleITK must import; the ONNX file
+        must be present with its pinned digest."""
         import importlib.util
 
-        for module, fix in (("onnxruntime", "pip install onnxruntime"), ("SimpleITK", "pip install SimpleITK")):
+        for module, fix in (("onnxruntime", "pip install onnxruntime"), ("onnx", "pip install onnx"),
+                            ("SimpleITK", "pip install SimpleITK")):
             if importlib.util.find_spec(module) is None:
                 return Availability.no(f"python module {module} not installed: {fix} (or defacebench[deepdefacer])")
         problem = net.problem()
@@ -184,10 +186,13 @@ def _image(data: np.ndarray):
 
 @lru_cache(maxsize=2)
 def _session(path: Path, threads: int):
-    """One onnxruntime session per process and thread count."""
+    """One onnxruntime session per process and thread count, on the graph with its upsamplings as
+    block copies (:func:`defacers._deepdefacer_net.upsampling_as_copies`: the same numbers, less CPU)."""
+    import onnx
+
     from recognizers._backends.onnx_graph import session
 
-    return session(path, threads)
+    return session(net.upsampling_as_copies(onnx.load(str(path))), threads)
 
 
 def _load(volume_path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Removed-voxel agreement and CPU of the template defacers, this checkout against a former commit
-(issue 23: the ANTs registration <= 2 CPU s per volume at Dice >= 0.98 with today's masks).
+"""Removed-voxel agreement and CPU of the template defacers and deepdefacer, this checkout against a
+former commit (issue 23: the ANTs registration <= 2 CPU s per volume at Dice >= 0.98 with today's
+masks; deepdefacer's inference cost at unchanged masks).
 
-For each defacer (``pydeface_ants``, ``caideface_ants``) a child process per side (REF's code via
+For each defacer (``pydeface_ants``, ``caideface_ants``, ``deepdefacer``) a child process per side (REF's code via
 ``PYTHONPATH``, then this checkout's) defaces every acquisition of a sample dataset (both sessions
 of each subject) after one warm-up call on the first (template reads are not counted), records the
 CPU s of each volume (process + reaped children) and keeps its removed-voxel mask. The parent prints,
@@ -10,6 +11,7 @@ per defacer, the median CPU s per volume of each side, their ratio, and the Dice
 masks over the volumes (min and median; every volume's figure with ``--json``). Run::
 
     python scripts/registration_agreement.py --dataset DIR --ref main
+    python scripts/registration_agreement.py --dataset DIR --ref main --defacers deepdefacer
 
 DATASET is a ``defacebench sample-data`` output folder.
 """
@@ -30,7 +32,7 @@ from defacebench.anatomy.brainmask import dice
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from unit_costs import ROOT, _defacer, _worktree, child_run, cpu  # noqa: E402  (the sibling script's helpers)
 
-DEFACERS = ("pydeface_ants", "caideface_ants")
+DEFACERS = ("pydeface_ants", "caideface_ants", "deepdefacer")
 
 
 def volumes(dataset: Path, n: int | None) -> list[Path]:
@@ -44,6 +46,15 @@ def volumes(dataset: Path, n: int | None) -> list[Path]:
     return found
 
 
+def _make(name: str):
+    """The defacer ``name`` with its default params (the sibling script knows the template ones)."""
+    if name == "deepdefacer":
+        from defacers.deepdefacer import Deepdefacer
+
+        return Deepdefacer()
+    return _defacer(name)
+
+
 def child(args) -> int:
     """Deface every volume with ``args.defacer`` (the code on ``sys.path``); save removed masks in
     ``args.out`` and print the CPU s of each volume as JSON."""
@@ -51,7 +62,7 @@ def child(args) -> int:
 
     import defacebench
 
-    defacer, out = _defacer(args.defacer), Path(args.out)
+    defacer, out = _make(args.defacer), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = volumes(args.dataset, args.n)
     seconds = {}
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", type=Path, required=True, help="a `defacebench sample-data` output folder")
     ap.add_argument("--ref", default="main", help="git ref of today's code (default main)")
-    ap.add_argument("--defacers", default=",".join(DEFACERS), help=f"comma list of {', '.join(DEFACERS)}")
+    ap.add_argument("--defacers", default=",".join(DEFACERS[:2]), help=f"comma list of {', '.join(DEFACERS)}")
     ap.add_argument("--n", type=int, default=None, help="first N subjects only (default all)")
     ap.add_argument("--json", default=None, help="also write every figure to this file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

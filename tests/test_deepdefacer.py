@@ -342,3 +342,46 @@ def test_list_shows_the_licence_and_modality_notes():
     row = next(r for r in plugin_rows(build_registry(), ["defacers"]) if r["name"] == "deepdefacer")
     assert "licence: MIT" in row["notes"] and "modalities: mri, ct" in row["notes"]
     assert "T1-weighted MRI" in row["notes"] and "CT goes in as HU" in row["notes"]
+
+
+def _tiny_resize(scales, mode="nearest"):
+    """A one-node graph: 5-D Resize of ``volume`` by ``scales`` (the converter's attributes)."""
+    from recognizers._backends.onnx_graph import GraphBuilder
+
+    g = GraphBuilder("tiny_resize")
+    const = g.const(np.array(scales, np.float32), "scales")
+    extra = {"nearest_mode": "floor"} if mode == "nearest" else {}
+    g.op("Resize", ["volume", "", const], name="out", mode=mode, coordinate_transformation_mode="asymmetric", **extra)
+    return g.model([("volume", ["n", "c", "d", "h", "w"])], [("out", ["n", "c", "D", "H", "W"])])
+
+
+def test_upsampling_rewrite_repeats_voxels_per_axis(rng):
+    """Unequal whole factors per axis, two channels: the rewritten graph is numpy's repeat, exactly."""
+    from recognizers._backends.onnx_graph import session
+
+    x = rng.random((1, 2, 3, 4, 5)).astype(np.float32)
+    model = net.upsampling_as_copies(_tiny_resize([1, 1, 2, 3, 1]))
+    assert [n.op_type for n in model.graph.node].count("Resize") == 0
+    got = session(model, 1).run(None, {"volume": x})[0]
+    assert np.array_equal(got, x.repeat(2, axis=2).repeat(3, axis=3))
+
+
+@pytest.mark.parametrize("scales, mode", [([1, 1, 1.5, 2, 2], "nearest"), ([1, 1, 2, 2, 2], "linear")])
+def test_upsampling_rewrite_leaves_other_resizes_alone(scales, mode):
+    model = _tiny_resize(scales, mode)
+    assert net.upsampling_as_copies(model).SerializeToString() == model.SerializeToString()
+
+
+def test_session_graph_gives_the_pinned_graphs_numbers_bit_for_bit(rng):
+    """The deface path's session (upsamplings as copies) against the pinned file's own graph."""
+    import onnx
+
+    from defacers.deepdefacer import _session
+    from recognizers._backends.onnx_graph import session
+
+    _require_weights()
+    model = onnx.load(str(net.onnx_path()))
+    assert [n.op_type for n in model.graph.node].count("Resize") == 4
+    volume = rng.random((1, 1, 32, 48, 16)).astype(np.float32)
+    pinned = session(net.onnx_path(), 1).run(None, {"volume": volume})[0]
+    assert np.array_equal(_session(net.onnx_path(), 1).run(None, {"volume": volume})[0], pinned)

@@ -82,3 +82,52 @@ def test_box_warp_is_the_full_grid_warp_voxel_for_voxel(posed_head, tmp_path):
     got = warp_face_mask(subject, transforms, facemask=pydeface_data("facemask.nii.gz"))
     assert (expected == 0).sum() > 500
     assert np.array_equal(got, expected)
+
+
+def test_params_reject_a_sampling_rate_ants_cannot_use():
+    with pytest.raises(ValueError, match="fine_sampling_rate"):
+        RegistrationParams(fine_sampling_rate=0.0)
+    with pytest.raises(ValueError, match="sampling_rate"):
+        RegistrationParams(sampling_rate=1.5)
+    with pytest.raises(ValueError, match="fine_sampling_strategy"):
+        RegistrationParams(fine_sampling_rate=0.3, fine_sampling_strategy="dense")
+
+
+def test_fine_level_stage_carries_its_own_rate_and_only_the_last_level():
+    from defacebench.anatomy.registration import _stage_args
+
+    p = RegistrationParams(fine_sampling_rate=0.3)
+    levels = list(zip(p.iterations, p.shrink_factors, p.smoothing_sigmas))
+    coarse, fine = _stage_args("F", "M", levels[:-1], 1.0, p), _stage_args("F", "M", levels[-1:], 0.3, p)
+    assert coarse[coarse.index("--metric") + 1] == "mattes[F,M,1,32,regular,1.0]"
+    assert coarse[coarse.index("--convergence") + 1] == "[100,1e-06,10]"
+    assert coarse[coarse.index("--shrink-factors") + 1] == "2"
+    assert fine[fine.index("--metric") + 1] == "mattes[F,M,1,32,regular,0.3]"
+    assert fine[fine.index("--convergence") + 1] == "[50,1e-06,10]"
+    assert (fine[fine.index("--shrink-factors") + 1], fine[fine.index("--smoothing-sigmas") + 1]) == ("1", "0.0")
+    randomly = _stage_args("F", "M", levels[-1:], 0.3, p, "random")
+    assert randomly[randomly.index("--metric") + 1] == "mattes[F,M,1,32,random,0.3]"
+
+
+def test_sampled_fine_level_is_deterministic_and_near_the_dense_one(posed_head, tmp_path):
+    """The fine level at 30 % of its points (its own stage) lands near the one-stage dense
+    registration on the posed head, the same on every run, and is not the dense one (the rate is used)."""
+    sampled = replace(OLD, fine_sampling_rate=0.3)
+    dense = _removed(posed_head, tmp_path / "dense", OLD)
+    first = _removed(posed_head, tmp_path / "s1", sampled)
+    again = _removed(posed_head, tmp_path / "s2", sampled)
+    assert np.array_equal(first, again)
+    assert dice(dense, first) >= 0.9
+    coarse_only = _removed(posed_head, tmp_path / "s3", replace(sampled, fine_sampling_rate=0.02))
+    assert not np.array_equal(first, coarse_only)
+
+
+def test_random_fine_sampling_is_its_own_deterministic_registration(posed_head, tmp_path):
+    """The random strategy is passed through (another registration than regular at the same rate),
+    seeded (the same on every run) and lands near the dense one."""
+    sampled = replace(OLD, fine_sampling_rate=0.3, fine_sampling_strategy="random")
+    first = _removed(posed_head, tmp_path / "r1", sampled)
+    assert np.array_equal(first, _removed(posed_head, tmp_path / "r2", sampled))
+    regular = _removed(posed_head, tmp_path / "g", replace(sampled, fine_sampling_strategy="regular"))
+    assert not np.array_equal(first, regular)
+    assert dice(_removed(posed_head, tmp_path / "d", OLD), first) >= 0.9
