@@ -1,0 +1,114 @@
+"""The run-ahead (defacebench.run.prefetch): its job order, the memo computed once across threads,
+and maps run ahead stopping after a worker crash while the run's own thread still pins the crash."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from defacebench.run.config import RunConfig
+from defacebench.run.executors import LocalExecutor, SpeculationStopped, running_ahead
+from defacebench.run.pipeline import BenchmarkRun
+from defacebench.run.prefetch import RunAhead, ordered_needs, wanted
+from tests.test_executor import BAD, ITEMS, die_on_bad
+
+G = ((0.0, 0.0),)  # a stand-in view grid
+
+
+def test_defacings_come_first_control_then_costliest() -> None:
+    items = [("none", "none", "surface", "dlib_hog", "dlib_resnet", None),
+             ("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", None),
+             ("pydeface_ants", "pydeface_ants", "surface", "dlib_hog", "dlib_resnet", None),
+             ("deepdefacer", "deepdefacer", "surface", "dlib_hog", "dlib_resnet", None)]
+    jobs = ordered_needs(items, {"pydeface_ants": 3.9, "deepdefacer": 4.3, "quickshear": 0.9})
+    assert jobs[:4] == [("deface", "none"), ("deface", "deepdefacer"), ("deface", "pydeface_ants"),
+                        ("deface", "quickshear")]
+    # without costs: the control first, then plan order
+    assert [j[1] for j in ordered_needs(items)[:4]] == ["none", "quickshear", "pydeface_ants", "deepdefacer"]
+
+
+def test_embeddings_in_evaluation_order_each_once_control_before_its_comparison() -> None:
+    items = [("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", None),
+             ("quickshear", "quickshear+template", "surface", "dlib_hog", "dlib_resnet", None),
+             ("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", G),
+             ("none", "none", "surface", "dlib_hog", "dlib_resnet", None)]
+    embeds = [j[1:] for j in ordered_needs(items) if j[0] == "embed"]
+    assert embeds == [("none", "surface", "dlib_hog", "dlib_resnet", None),
+                      ("quickshear", "surface", "dlib_hog", "dlib_resnet", None),
+                      ("quickshear+template", "surface", "dlib_hog", "dlib_resnet", None),
+                      ("none", "surface", "dlib_hog", "dlib_resnet", G),
+                      ("quickshear", "surface", "dlib_hog", "dlib_resnet", G)]
+
+
+def test_run_ahead_only_for_a_local_pool_of_several_workers() -> None:
+    assert wanted(RunConfig(executor="local", workers=2))
+    assert not wanted(RunConfig(executor="local", workers=1))
+    assert not wanted(RunConfig(executor="serial", workers=2))
+    assert not wanted(RunConfig(executor="dask", workers=2))
+
+
+def test_memo_computes_each_key_once_across_threads(tmp_path: Path) -> None:
+    run = BenchmarkRun(RunConfig(cache_dir=tmp_path / "cache"), run_dir=tmp_path / "run")
+    calls = []
+
+    def compute():
+        calls.append(threading.get_ident())
+        time.sleep(0.05)  # the other threads arrive while it computes
+        return len(calls)
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(run._once("k", compute))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and got == [1] * 6
+
+
+def test_a_failed_compute_is_not_memoised(tmp_path: Path) -> None:
+    run = BenchmarkRun(RunConfig(cache_dir=tmp_path / "cache"), run_dir=tmp_path / "run")
+
+    def boom():
+        raise ValueError("first try")
+
+    with pytest.raises(ValueError):
+        run._once("k", boom)
+    assert run._once("k", lambda: 7) == 7
+
+
+def test_run_ahead_jobs_fill_the_memo_and_swallow_errors(tmp_path: Path) -> None:
+    class FakeRun:
+        def __init__(self):
+            self.asked = []
+
+        def defacings(self, defacer):
+            self.asked.append(("deface", defacer))
+            if defacer == "broken":
+                raise RuntimeError("left to the run's own thread")
+
+        def embedded(self, *key):
+            self.asked.append(("embed", *key))
+
+    fake = FakeRun()
+    jobs = [("deface", "none"), ("deface", "broken"), ("embed", "none", "surface", "dlib_hog", "dlib_resnet", None)]
+    ahead = RunAhead(fake, jobs, threads=2).start()
+    ahead.close()
+    assert sorted(fake.asked, key=str) == sorted(jobs, key=str)
+
+
+def test_maps_run_ahead_stop_after_a_crash_and_the_run_still_pins_it() -> None:
+    with LocalExecutor(workers=2) as ex:
+        running_ahead(True)
+        try:
+            with pytest.raises(SpeculationStopped):
+                ex.map(die_on_bad, ITEMS, desc="ahead")
+            with pytest.raises(SpeculationStopped):  # stopped for good: nothing more is submitted ahead
+                ex.map(die_on_bad, [1, 2], desc="ahead again")
+        finally:
+            running_ahead(False)
+        got = ex.map(die_on_bad, ITEMS, desc="in order")  # the run's own thread: the crash is its item's
+        assert [o.ok for o in got] == [i != BAD for i in ITEMS]
+        assert got[BAD].error.startswith("WorkerCrashedError")
