@@ -18,24 +18,13 @@ from tests.test_executor import BAD, ITEMS, die_on_bad
 G = ((0.0, 0.0),)  # a stand-in view grid
 
 
-def test_defacings_come_first_control_then_costliest() -> None:
-    items = [("none", "none", "surface", "dlib_hog", "dlib_resnet", None),
-             ("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", None),
-             ("pydeface_ants", "pydeface_ants", "surface", "dlib_hog", "dlib_resnet", None),
-             ("deepdefacer", "deepdefacer", "surface", "dlib_hog", "dlib_resnet", None)]
-    jobs = ordered_needs(items, {"pydeface_ants": 3.9, "deepdefacer": 4.3, "quickshear": 0.9})
-    assert jobs[:4] == [("deface", "none"), ("deface", "deepdefacer"), ("deface", "pydeface_ants"),
-                        ("deface", "quickshear")]
-    # without costs: the control first, then plan order
-    assert [j[1] for j in ordered_needs(items)[:4]] == ["none", "quickshear", "pydeface_ants", "deepdefacer"]
-
-
 def test_embeddings_in_evaluation_order_each_once_control_before_its_comparison() -> None:
     items = [("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", None),
              ("quickshear", "quickshear+template", "surface", "dlib_hog", "dlib_resnet", None),
              ("quickshear", "quickshear", "surface", "dlib_hog", "dlib_resnet", G),
              ("none", "none", "surface", "dlib_hog", "dlib_resnet", None)]
-    embeds = [j[1:] for j in ordered_needs(items) if j[0] == "embed"]
+    assert {j[0] for j in ordered_needs(items)} == {"embed"}
+    embeds = [j[1:] for j in ordered_needs(items)]
     assert embeds == [("none", "surface", "dlib_hog", "dlib_resnet", None),
                       ("quickshear", "surface", "dlib_hog", "dlib_resnet", None),
                       ("quickshear+template", "surface", "dlib_hog", "dlib_resnet", None),
@@ -79,36 +68,64 @@ def test_a_failed_compute_is_not_memoised(tmp_path: Path) -> None:
     assert run._once("k", lambda: 7) == 7
 
 
-def test_run_ahead_jobs_fill_the_memo_and_swallow_errors(tmp_path: Path) -> None:
+def test_run_ahead_jobs_ask_the_pipeline_with_their_priority_and_swallow_errors() -> None:
+    from defacebench.run import executors
+
     class FakeRun:
         def __init__(self):
             self.asked = []
 
-        def defacings(self, defacer):
-            self.asked.append(("deface", defacer))
-            if defacer == "broken":
+        def embedded(self, *key):
+            self.asked.append((key, executors._priority()))
+            if key[0] == "broken":
                 raise RuntimeError("left to the run's own thread")
 
-        def embedded(self, *key):
-            self.asked.append(("embed", *key))
-
     fake = FakeRun()
-    jobs = [("deface", "none"), ("deface", "broken"), ("embed", "none", "surface", "dlib_hog", "dlib_resnet", None)]
-    ahead = RunAhead(fake, jobs, threads=2).start()
+    keys = [("none", "surface", "dlib_hog", "dlib_resnet", None), ("broken", "surface", "dlib_hog", "dlib_resnet", None),
+            ("quickshear", "surface", "dlib_hog", "dlib_resnet", None)]
+    ahead = RunAhead(fake, [("embed", *k) for k in keys], threads=2).start()
     ahead.close()
-    assert sorted(fake.asked, key=str) == sorted(jobs, key=str)
+    assert sorted(fake.asked, key=str) == sorted(zip(keys, range(3)), key=str)
+    assert executors._priority() == -1  # this (the run's own) thread keeps the first place
+
+
+def wait_and_tag(tag: str) -> str:
+    time.sleep(0.3)
+    return tag
+
+
+def test_dispatcher_runs_the_best_priority_next() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from defacebench.run.dispatch import Dispatcher
+
+    started = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dispatch = Dispatcher(lambda: pool, slots=1)
+
+        def record(tag):
+            started.append(tag)
+            return wait_and_tag(tag)
+
+        first = dispatch.submit(5, record, "occupies the slot")
+        time.sleep(0.05)
+        later = [dispatch.submit(p, record, tag) for p, tag in [(9, "late job"), (3, "earlier job"), (-1, "run's own")]]
+        assert [f.result() for f in later] == ["late job", "earlier job", "run's own"]
+        assert first.result() == "occupies the slot"
+        dispatch.close()
+    assert started == ["occupies the slot", "run's own", "earlier job", "late job"]
 
 
 def test_maps_run_ahead_stop_after_a_crash_and_the_run_still_pins_it() -> None:
     with LocalExecutor(workers=2) as ex:
-        running_ahead(True)
+        running_ahead(0)
         try:
             with pytest.raises(SpeculationStopped):
                 ex.map(die_on_bad, ITEMS, desc="ahead")
             with pytest.raises(SpeculationStopped):  # stopped for good: nothing more is submitted ahead
                 ex.map(die_on_bad, [1, 2], desc="ahead again")
         finally:
-            running_ahead(False)
+            running_ahead(None)
         got = ex.map(die_on_bad, ITEMS, desc="in order")  # the run's own thread: the crash is its item's
         assert [o.ok for o in got] == [i != BAD for i in ITEMS]
         assert got[BAD].error.startswith("WorkerCrashedError")

@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from defacebench.errors import DefacebenchError
+from defacebench.run.dispatch import Dispatcher
 from defacebench.run.worker_setup import worker_init
 from defacebench.util.progress import progress_bar
 
@@ -47,14 +48,22 @@ class SpeculationStopped(DefacebenchError):
 _AHEAD = threading.local()
 
 
-def running_ahead(flag: bool = True) -> None:
-    """Mark this thread's maps as run ahead of need: after a worker crash they stop (raise
-    :class:`SpeculationStopped`) instead of rerunning items alone, which only the run's own thread does."""
-    _AHEAD.flag = flag
+def running_ahead(priority: int | None) -> None:
+    """Mark this thread's maps as run ahead of need, with ``priority`` (0 = needed first; None: the
+    run's own thread again, whose items go first). Their items wait in the local pool's queue behind
+    those of more urgent maps (:mod:`defacebench.run.dispatch`), and after a worker crash they stop
+    (raise :class:`SpeculationStopped`) instead of rerunning items alone, which only the run's own
+    thread does."""
+    _AHEAD.priority = priority
 
 
 def _is_ahead() -> bool:
-    return getattr(_AHEAD, "flag", False)
+    return _priority() >= 0
+
+
+def _priority() -> int:
+    found = getattr(_AHEAD, "priority", None)
+    return -1 if found is None else found
 
 
 class WorkerCrashedError(DefacebenchError):
@@ -160,6 +169,7 @@ class LocalExecutor(Executor):
         self._pool: cf.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # maps may run from several threads (run-ahead): one pool for all
         self._crashed = False  # a worker died once: maps run ahead stop from then on
+        self._dispatch = Dispatcher(self._get_pool, self._max_inflight)
 
     @property
     def workers(self) -> int:
@@ -187,6 +197,7 @@ class LocalExecutor(Executor):
     def close(self) -> None:
         """Stop the worker processes."""
         self._crashed = True  # maps still running ahead stop submitting
+        self._dispatch.close()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -229,8 +240,8 @@ class LocalExecutor(Executor):
             while pending and not broken and not stop and len(inflight) < self._max_inflight:
                 i = pending.popleft()
                 try:
-                    inflight[pool.submit(run_item, fn, items[i])] = i
-                except BrokenProcessPool:
+                    inflight[self._dispatch.submit(_priority(), run_item, fn, items[i])] = i
+                except RuntimeError:  # closed meanwhile (the run ends)
                     pending.appendleft(i)
                     broken = True
             if not inflight:
@@ -244,11 +255,15 @@ class LocalExecutor(Executor):
                     suspects.append(i)
                     broken = True
                     continue
+                except SpeculationStopped:  # dropped from the queue after a crash elsewhere
+                    stop = True
+                    continue
                 except Exception as exc:  # noqa: BLE001 - e.g. fn, item or result not picklable
                     results[i] = Outcome.failure(exc)
                 bar.update(1)
         if broken:
             self._crashed = True
+            self._dispatch.drop(lambda priority: priority >= 0, SpeculationStopped("a worker died"))
             self._drop_pool(pool)
         if (broken or stop) and _is_ahead():
             raise SpeculationStopped("a worker died while maps ran ahead of need")

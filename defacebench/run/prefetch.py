@@ -10,9 +10,10 @@ freed by one map takes the next map's item, and the workers keep computing while
 thread evaluates. The values are the pipeline's own memoised stage maps (computed once whichever
 thread asks first), so the results are the same as in order; only the timing changes.
 
-Order: first every defacer's defacings (their long items start at once and spread over the whole
-run, the heaviest first when their costs are known), then each configuration's embeddings in the
-order the run evaluates them. A worker crash stops the run-ahead (its maps raise
+Order: each configuration's embedding maps (with everything upstream of them) in the order the
+run evaluates them; that order is also the priority of each job's items in the pool's queue
+(:mod:`defacebench.run.dispatch`), behind the run's own thread: later jobs only fill idle cores,
+and the next defacers' long defacings start while the run evaluates the current one. A worker crash stops the run-ahead (its maps raise
 :class:`defacebench.run.executors.SpeculationStopped`); the run then computes what is left in order,
 where the crash is pinned to its item. Used with the local executor and more than one worker only.
 """
@@ -26,24 +27,16 @@ from typing import Callable, Iterable
 from defacebench.run.executors import running_ahead
 from defacebench.run.records import CONTROL
 
-# (source, renderer, detector, recognizer, grid): one embedding map of the pipeline
-Need = tuple[str, str, str, str, tuple | None]
 
-
-def ordered_needs(items: Iterable[tuple], defacer_cost: dict[str, float] | None = None) -> list[tuple]:
-    """The jobs of the run-ahead, in the order their threads take them.
+def ordered_needs(items: Iterable[tuple]) -> list[tuple]:
+    """The jobs of the run-ahead, in the order the run will need them (that order is their priority).
 
     ``items``: (defacer, probe source, renderer, detector, recognizer, grid) of every runnable
-    configuration, in the order the run evaluates them. Returns ``("deface", defacer)`` for each
-    defacer (the control first, then by ``defacer_cost`` descending, unknown costs in plan order),
-    then ``("embed", source, renderer, detector, recognizer, grid)`` for each distinct embedding map,
-    the control's of an attacker before the configuration that compares with it."""
-    items = list(items)
-    cost = defacer_cost or {}
-    defacers = list(dict.fromkeys(i[0] for i in items))
-    rank = {d: n for n, d in enumerate(defacers)}
-    defacers.sort(key=lambda d: (d != CONTROL, -cost.get(d, 0.0), rank[d]))
-    jobs: list[tuple] = [("deface", d) for d in defacers]
+    configuration, in the order the run evaluates them. Returns ``("embed", source, renderer,
+    detector, recognizer, grid)`` for each distinct embedding map (which pulls its defacings,
+    renders and detections), the control's of an attacker before the tested defacer's and the
+    refilled probes'."""
+    jobs: list[tuple] = []
     for defacer, source, *attack in items:
         renderer, detector, recognizer, grid = attack
         for s in (CONTROL, defacer, source):
@@ -62,21 +55,19 @@ class RunAhead:
         self._futures: list[Future] = []
 
     def start(self) -> "RunAhead":
-        self._futures = [self._pool.submit(self._do, job) for job in self._jobs]
+        self._futures = [self._pool.submit(self._do, n, job) for n, job in enumerate(self._jobs)]
         return self
 
-    def _do(self, job: tuple) -> None:
-        running_ahead(True)
+    def _do(self, priority: int, job: tuple) -> None:
+        running_ahead(priority)  # the pool runs this job's items after those of earlier jobs
         try:
             self._call(job)()
         except Exception:  # noqa: BLE001 - not memoised: the run's own thread computes it again and reports
             pass
         finally:
-            running_ahead(False)
+            running_ahead(None)
 
     def _call(self, job: tuple) -> Callable[[], object]:
-        if job[0] == "deface":
-            return lambda: self._run.defacings(job[1])
         return lambda: self._run.embedded(*job[1:])
 
     def close(self) -> None:
@@ -85,9 +76,10 @@ class RunAhead:
 
 
 def run_ahead_threads(defacers: int, workers: int) -> int:
-    """Enough threads that every defacer's map runs at once and, beside them, enough maps to fill
-    each worker's queue twice over."""
-    return defacers + 2 * workers
+    """How many jobs run at once: enough that the next defacers' (long) defacings start while the
+    run still evaluates the current one's configurations (their items only take cores the earlier
+    jobs leave idle, so more threads cost no speed to what the run needs first)."""
+    return max(8, 2 * defacers + 2 * workers)
 
 
 def wanted(config) -> bool:
