@@ -129,3 +129,11 @@ def test_maps_run_ahead_stop_after_a_crash_and_the_run_still_pins_it() -> None:
         got = ex.map(die_on_bad, ITEMS, desc="in order")  # the run's own thread: the crash is its item's
         assert [o.ok for o in got] == [i != BAD for i in ITEMS]
         assert got[BAD].error.startswith("WorkerCrashedError")
+
+
+def test_the_local_executor_is_reusable_after_close() -> None:
+    ex = LocalExecutor(workers=2)
+    with ex:
+        assert [o.value for o in ex.map(die_on_bad, [1, 2], desc="first")] == [101, 102]
+    with ex:
+        assert [o.value for o in ex.map(die_on_bad, [3], desc="again")] == [103]

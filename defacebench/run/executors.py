@@ -197,7 +197,8 @@ class LocalExecutor(Executor):
     def close(self) -> None:
         """Stop the worker processes."""
         self._crashed = True  # maps still running ahead stop submitting
-        self._dispatch.close()
+        closing, self._dispatch = self._dispatch, Dispatcher(self._get_pool, self._max_inflight)
+        closing.close()  # a later map (the executor is reusable) gets a fresh queue and pool
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
