@@ -41,19 +41,15 @@ def run(args: argparse.Namespace) -> int:
     first = {}
     for item in plan:
         first.setdefault(item.config_id.defacer, len(first))
+    # one defacer after the other (stable), so each defacer's status line comes as soon as it is done
+    ordered = sorted(plan, key=lambda p: first[p.config_id.defacer])
     with board.activate():  # one bar per stage and one of configurations, on a terminal only
-        # one defacer after the other (stable), so each defacer's status line comes as soon as it is done
-        for item in sorted(plan, key=lambda p: first[p.config_id.defacer]):
-            status, outcome = session.run_item(item)
-            board.config_done()
-            if status.status in ("defacer_failed", "failed"):
-                board.write(f"{status.status.replace('_', ' ').upper()} {item.key}: {status.reason}", err=True)
-            if verbose:
-                board.write(session.config_lines[-1])
-            line = tally.add(item, status, outcome)
-            if line:
-                board.write(line)
-        result = session.finish()
+        session.run_ahead(ordered)  # the workers compute the stages ahead of the evaluations
+        try:
+            result = _evaluate_all(session, ordered, board, tally, verbose)
+        except BaseException:
+            session.abort()
+            raise
     counts = {s: sum(v.status == s for v in session.statuses.values())
               for s in ("passed", "failed", "defacer_failed", "skipped")}
     lines = [*result.lines, ", ".join(f"{n} {s}" for s, n in counts.items())]
@@ -63,3 +59,18 @@ def run(args: argparse.Namespace) -> int:
             lines.append((session.run.run_dir / "leaderboard.md").read_text())
     print("\n".join(lines), flush=True)
     return 1 if counts["failed"] or counts["defacer_failed"] or result.gate_failed else 0
+
+
+def _evaluate_all(session: Session, ordered: list, board: StageBoard, tally: DefacerTally, verbose: bool):
+    """Evaluate every planned item in order (status lines as each defacer is done), then finish."""
+    for item in ordered:
+        status, outcome = session.run_item(item)
+        board.config_done()
+        if status.status in ("defacer_failed", "failed"):
+            board.write(f"{status.status.replace('_', ' ').upper()} {item.key}: {status.reason}", err=True)
+        if verbose:
+            board.write(session.config_lines[-1])
+        line = tally.add(item, status, outcome)
+        if line:
+            board.write(line)
+    return session.finish()

@@ -57,7 +57,7 @@ def evaluate_cached(run, label: str, matrix, detection: dict):
 
     timed = timed_call(task, None)
     run.times.add("evaluate", label.split(":")[0].split("-")[0], computed=timed.computed, cpu_s=timed.cpu_s,
-                  wall_s=timed.wall_s)
+                  wall_s=timed.wall_s, started=timed.started, pid=timed.pid)
     folder = timed.value
     plot = folder / "roc_prc.png"
     return pickle.loads((folder / "evaluation.pkl").read_bytes()), plot if plot.exists() else None
@@ -121,7 +121,8 @@ def write_montage_for(run, cid: ConfigId, scenario, ids: list[str], outdir: Path
         return get_or_build(run.cache, "montage", key, build) / "montage.png"
 
     timed = timed_call(task, None)
-    run.times.add("montage", cid.defacer, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s)
+    run.times.add("montage", cid.defacer, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s,
+                  started=timed.started, pid=timed.pid)
     if not timed.value.exists():
         return None
     return atomic_copy(timed.value, outdir / "montage.png")

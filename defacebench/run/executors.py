@@ -22,12 +22,15 @@ import concurrent.futures as cf
 import dataclasses
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from defacebench.errors import DefacebenchError
+from defacebench.run.dispatch import Dispatcher
+from defacebench.run.worker_setup import worker_init
 from defacebench.util.progress import progress_bar
 
 KINDS = ("serial", "local", "dask")
@@ -35,6 +38,32 @@ KINDS = ("serial", "local", "dask")
 
 class ExecutorError(DefacebenchError):
     """An executor cannot be created or reached (unknown kind, bad scheduler address)."""
+
+
+class SpeculationStopped(DefacebenchError):
+    """A map run ahead of need (:mod:`defacebench.run.prefetch`) stopped because a worker died: the
+    run computes those items again in order, where a crash is pinned to its item."""
+
+
+_AHEAD = threading.local()
+
+
+def running_ahead(priority: int | None) -> None:
+    """Mark this thread's maps as run ahead of need, with ``priority`` (0 = needed first; None: the
+    run's own thread again, whose items go first). Their items wait in the local pool's queue behind
+    those of more urgent maps (:mod:`defacebench.run.dispatch`), and after a worker crash they stop
+    (raise :class:`SpeculationStopped`) instead of rerunning items alone, which only the run's own
+    thread does."""
+    _AHEAD.priority = priority
+
+
+def _is_ahead() -> bool:
+    return _priority() >= 0
+
+
+def _priority() -> int:
+    found = getattr(_AHEAD, "priority", None)
+    return -1 if found is None else found
 
 
 class WorkerCrashedError(DefacebenchError):
@@ -56,54 +85,6 @@ class Outcome:
         log = getattr(exc, "log", "")
         return cls(ok=False, value=None, error=f"{type(exc).__name__}: {exc}",
                    log=log if isinstance(log, str) else str(log))
-
-
-def die_with_parent() -> None:
-    """Worker initializer: end this worker when the run that started it dies, even by SIGKILL.
-
-    Linux delivers SIGKILL to the worker when its parent exits (prctl PR_SET_PDEATHSIG); without it a
-    killed run leaves its workers (and, through their inherited pipe, the resource tracker) running.
-    Elsewhere this is a no-op; a parent already gone before the call is caught by the getppid check."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-        except OSError:
-            return
-        if os.getppid() == 1:
-            os._exit(1)
-
-
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
-
-
-def one_thread_per_worker() -> None:
-    """Worker initializer: BLAS and OpenMP run one thread in each worker process.
-
-    Why: the pool already runs one worker per core; each worker's BLAS/OpenMP spawning a thread per
-    core as well oversubscribes the machine (n workers x n threads on n cores), which costs CPU in
-    spinning and context switches for no gain. The environment covers libraries loaded later, and
-    threadpoolctl the ones already loaded (numpy's OpenBLAS comes in while the item is unpickled).
-    Dask's nanny sets the same variables for its workers. ITK's thread count is set by the
-    registration code itself (defacebench.anatomy.registration)."""
-    for name in THREAD_ENV:
-        os.environ[name] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # threadpoolctl comes with scikit-learn; without it the environment must do
-        return
-    threadpool_limits(1)
-
-
-def worker_init(single_thread: bool = True) -> None:
-    """The local pool's worker initializer: :func:`die_with_parent`, then (several workers)
-    :func:`one_thread_per_worker`; a lone worker keeps the libraries' own thread counts."""
-    die_with_parent()
-    if single_thread:
-        one_thread_per_worker()
 
 
 def run_item(fn: Callable[[Any], Any], item: Any) -> Outcome:
@@ -186,6 +167,9 @@ class LocalExecutor(Executor):
         self._workers = n
         self._max_inflight = max(1, inflight_per_worker) * n
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # maps may run from several threads (run-ahead): one pool for all
+        self._crashed = False  # a worker died once: maps run ahead stop from then on
+        self._dispatch = Dispatcher(self._get_pool, self._max_inflight)
 
     @property
     def workers(self) -> int:
@@ -194,24 +178,31 @@ class LocalExecutor(Executor):
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         """The current pool, created on first use or after a crash broke the previous one."""
-        if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(max_workers=self._workers,
-                                                mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=worker_init,
-                                                initargs=(self._workers > 1,))
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ProcessPoolExecutor(max_workers=self._workers,
+                                                    mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=worker_init,
+                                                    initargs=(self._workers > 1,))
+            return self._pool
 
-    def _drop_pool(self) -> None:
-        """Shut a (possibly broken) pool down without waiting for it."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def _drop_pool(self, pool: cf.ProcessPoolExecutor | None = None) -> None:
+        """Shut a (possibly broken) pool down without waiting for it; with ``pool``, only if it is
+        still the current one (another thread may have replaced it already)."""
+        with self._lock:
+            if self._pool is not None and (pool is None or pool is self._pool):
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def close(self) -> None:
         """Stop the worker processes."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._crashed = True  # maps still running ahead stop submitting
+        closing, self._dispatch = self._dispatch, Dispatcher(self._get_pool, self._max_inflight)
+        closing.close()  # a later map (the executor is reusable) gets a fresh queue and pool
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, desc: str) -> list[Outcome]:
         """Run the items in the pool; crashes fail only the item whose worker died."""
@@ -244,12 +235,14 @@ class LocalExecutor(Executor):
         inflight: dict[cf.Future[Outcome], int] = {}
         suspects: list[int] = []
         broken = False
+        stop = False
         while pending or inflight:
-            while pending and not broken and len(inflight) < self._max_inflight:
+            stop = stop or (self._crashed and _is_ahead())
+            while pending and not broken and not stop and len(inflight) < self._max_inflight:
                 i = pending.popleft()
                 try:
-                    inflight[pool.submit(run_item, fn, items[i])] = i
-                except BrokenProcessPool:
+                    inflight[self._dispatch.submit(_priority(), run_item, fn, items[i])] = i
+                except RuntimeError:  # closed meanwhile (the run ends)
                     pending.appendleft(i)
                     broken = True
             if not inflight:
@@ -263,11 +256,18 @@ class LocalExecutor(Executor):
                     suspects.append(i)
                     broken = True
                     continue
+                except SpeculationStopped:  # dropped from the queue after a crash elsewhere
+                    stop = True
+                    continue
                 except Exception as exc:  # noqa: BLE001 - e.g. fn, item or result not picklable
                     results[i] = Outcome.failure(exc)
                 bar.update(1)
         if broken:
-            self._drop_pool()
+            self._crashed = True
+            self._dispatch.drop(lambda priority: priority >= 0, SpeculationStopped("a worker died"))
+            self._drop_pool(pool)
+        if (broken or stop) and _is_ahead():
+            raise SpeculationStopped("a worker died while maps ran ahead of need")
         return sorted(suspects)
 
     def _run_isolated(self, fn: Callable[[Any], Any], item: Any, index: int) -> Outcome:

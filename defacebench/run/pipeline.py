@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -56,18 +57,23 @@ class BenchmarkRun:
         self._own_executor = executor is None
         self._memo: dict = {} if dataset is None else {"dataset": dataset}  # a dataset the planner discovered
         self.embeddings_computed = 0
+        # stage maps may be computed from several threads (defacebench.run.prefetch): one lock per
+        # memo key so each is computed once, one for the executor and the counters
+        self._locks: dict = {}
+        self._guard = threading.RLock()
 
     # -------------------------------------------------------------------- set-up and tear-down
 
     @property
     def executor(self):
-        if self._executor is None:
-            from defacebench.run.executors import make_executor
+        with self._guard:
+            if self._executor is None:
+                from defacebench.run.executors import make_executor
 
-            self._executor = make_executor(self.config.executor, scheduler=self.config.scheduler,
-                                           workers=self.config.workers)
-            self._executor.__enter__()
-        return self._executor
+                self._executor = make_executor(self.config.executor, scheduler=self.config.scheduler,
+                                               workers=self.config.workers)
+                self._executor.__enter__()
+            return self._executor
 
     def close(self) -> None:
         if self._executor is not None and self._own_executor:
@@ -87,8 +93,15 @@ class BenchmarkRun:
         return self.env.plugin(kind, name)
 
     def _once(self, key, compute):
-        if key not in self._memo:
-            self._memo[key] = compute()
+        """The memoised value of ``key``, computed once even when several threads ask at once (the
+        later ones wait); a compute that raises stores nothing, so the next caller computes again."""
+        if key in self._memo:
+            return self._memo[key]
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
         return self._memo[key]
 
     def _map(self, fn: Callable, tasks: list, stage: str, plugin: str) -> list:
@@ -113,7 +126,9 @@ class BenchmarkRun:
         return results
 
     def _account(self, stage: str, plugin: str, timed: Timed):
-        self.times.add(stage, plugin, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s)
+        with self._guard:
+            self.times.add(stage, plugin, computed=timed.computed, cpu_s=timed.cpu_s, wall_s=timed.wall_s,
+                           started=timed.started, pid=timed.pid)
         return timed.value
 
     # -------------------------------------------------------------------- dataset and roles
@@ -251,7 +266,8 @@ class BenchmarkRun:
             for chunk, batch in zip(chunks, self._map(embed_task, tasks, "embed", recognizer)):
                 if isinstance(batch, Failed):
                     raise EmbeddingError(f"{recognizer} failed to embed: {batch.error}")
-                self.embeddings_computed += batch.computed
+                with self._guard:
+                    self.embeddings_computed += batch.computed
                 vectors.update({(a, i): vec for (a, i, _, _), vec in zip(chunk, batch.vectors)})
             return _assemble(views, vectors)
         return self._once(("embed", defacer, renderer, detector, recognizer, grid), compute)

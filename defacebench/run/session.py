@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from defacebench.run.rundir import make_run_dir
 from defacebench.run.planning import (calibration_notice, calibration_used, check_grid, scenario_specs,
                                       second_acquisition_reason, with_seed)
 from defacebench.run.scenarios import get_scenario
+from defacebench.run.timing import write_timeline
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Session:
         self._dataset = None  # discovered once for planning, handed to the run
         self.log = RunLog()  # <run folder>/run.log: per-configuration lines, full tables, VTK's messages
         self.config_lines: list[str] = []  # one per recorded configuration (printed with -v)
+        self._ahead = None  # the run-ahead threads (defacebench.run.prefetch), when started
 
     @property
     def registry(self):
@@ -206,6 +209,34 @@ class Session:
                                     f"{self.config.defacer_fail_share:.0%} of the defaced scans: {outcome.first_error}")
         return outcome
 
+    def run_ahead(self, items: list[Planned]) -> None:
+        """Start computing the stages of ``items`` (in the order they will be evaluated) from
+        background threads, so the workers never wait for the run between stage maps
+        (:mod:`defacebench.run.prefetch`); the evaluation of each item then reads the memo."""
+        from defacebench.run.prefetch import RunAhead, ordered_needs, run_ahead_threads, wanted
+
+        runnable = [p for p in items if not p.skip]
+        if not runnable or not wanted(self.config):
+            return
+        scenarios = {p.scenario: get_scenario(p.scenario) for p in runnable}
+        needs = ordered_needs((p.config_id.defacer, scenarios[p.scenario].probe_source(p.config_id.defacer),
+                               *p.config_id.attacker, self._grid(scenarios[p.scenario])) for p in runnable)
+        run = self.run
+        workers = self.config.workers or os.cpu_count() or 1
+        defacers = len({p.config_id.defacer for p in runnable})
+        self._ahead = RunAhead(run, needs, run_ahead_threads(defacers, workers)).start()
+
+    def abort(self) -> None:
+        """End the run-ahead quickly after an error: the workers stop first, so its maps end."""
+        if self._ahead is not None and self._run is not None:
+            self._run.close()
+        self._stop_ahead()
+
+    def _stop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead = None
+
     def run_item(self, item: Planned) -> tuple[Status, ConfigOutcome | None]:
         """Evaluate one planned item as ``defacebench run`` does and record what became of it:
         skipped (its reason), passed, defacer_failed or failed (the error); the outcome when passed."""
@@ -245,8 +276,10 @@ class Session:
             return done
         from defacebench.run.manifest import build_manifest, write_manifest
 
+        self._stop_ahead()
         run = self._run
         rows = []
+        began = time.time()
         if run is not None:
             self._ensure_controls()
             rows = [o.row for o in [*self.outcomes.values(), *self.extra_outcomes.values()]]
@@ -271,6 +304,8 @@ class Session:
             done.lines += _failure_lines(self.outcomes.values(), self.config.failed_defacing)
             self._closing_lines(done)
             run.close()
+            run.times.spans.append(("finish", "", os.getpid(), began, time.time() - began, 0.0))
+            write_timeline(run.times)
         return done
 
     def _closing_lines(self, done: Finish) -> None:

@@ -9,6 +9,7 @@ computed, so the manifest can say where a run's time went.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import threading
 import time
@@ -67,6 +68,8 @@ class Timed:
     computed: bool
     cpu_s: float
     wall_s: float
+    started: float = 0.0  # epoch seconds when the call began (the run's task timeline)
+    pid: int = 0  # the process that ran it (a pool worker, or the run's own process)
 
 
 def _cpu_seconds() -> float:
@@ -78,10 +81,10 @@ def _cpu_seconds() -> float:
 def timed_call(fn: Callable[[Any], Any], task: Any) -> Timed:
     """Call ``fn(task)`` and measure it (a top-level function, so a partial of it pickles)."""
     built_before = getattr(_LOCAL, "built", 0)
-    cpu0, wall0 = _cpu_seconds(), time.perf_counter()
+    started, cpu0, wall0 = time.time(), _cpu_seconds(), time.perf_counter()
     value = fn(task)
     return Timed(value, getattr(_LOCAL, "built", 0) > built_before, _cpu_seconds() - cpu0,
-                 time.perf_counter() - wall0)
+                 time.perf_counter() - wall0, started, os.getpid())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ run`` and ``pytest bench/`` print :meth:`StageTimes.summary`.
 
 from __future__ import annotations
 
+import csv
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+TIMELINE_ENV = "DEFACEBENCH_TIMELINE"  # a CSV path: the run writes every computed task's span there
 
 
 @dataclass
@@ -33,11 +38,15 @@ class StageTimes:
 
     def __init__(self) -> None:
         self._costs: dict[tuple[str, str], StageCost] = {}
+        self.spans: list[tuple[str, str, int, float, float, float]] = []  # stage, plugin, pid, start, wall, cpu
 
-    def add(self, stage: str, plugin: str, *, computed: bool, cpu_s: float, wall_s: float) -> None:
+    def add(self, stage: str, plugin: str, *, computed: bool, cpu_s: float, wall_s: float,
+            started: float = 0.0, pid: int = 0) -> None:
         cost = self._costs.setdefault((stage, plugin), StageCost())
         if computed:
             cost.computed += 1
+            if started:
+                self.spans.append((stage, plugin, pid, started, wall_s, cpu_s))
         else:
             cost.cached += 1
         cost.cpu_s += cpu_s
@@ -66,6 +75,22 @@ class StageTimes:
         parts = [f"{stage} {c.computed}+{c.cached}c {c.cpu_s:.1f}s cpu/{c.wall_s:.1f}s"
                  for stage, c in self.totals().items()]
         return "stages (computed+cached, cpu/item-wall seconds): " + (" | ".join(parts) if parts else "nothing ran")
+
+
+def write_timeline(times: StageTimes, path: str | None = None) -> Path | None:
+    """Write every computed task's span (stage, plugin, pid, start, wall, cpu; start relative to the
+    first) to ``path`` or ``$DEFACEBENCH_TIMELINE``: where each worker was busy or idle during the run
+    (``scripts/timeline.py`` draws it). Nothing is written when neither is set."""
+    target = path or os.environ.get(TIMELINE_ENV)
+    if not target or not times.spans:
+        return None
+    t0 = min(s[3] for s in times.spans)
+    with open(target, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["stage", "plugin", "pid", "start_s", "wall_s", "cpu_s"])
+        for stage, plugin, pid, start, wall, cpu in sorted(times.spans, key=lambda s: s[3]):
+            out.writerow([stage, plugin, pid, f"{start - t0:.3f}", f"{wall:.3f}", f"{cpu:.3f}"])
+    return Path(target)
 
 
 def _rank(stage: str) -> int:
