@@ -113,6 +113,7 @@ def test_dispatcher_runs_the_best_priority_next() -> None:
         assert [f.result() for f in later] == ["late job", "earlier job", "run's own"]
         assert first.result() == "occupies the slot"
         dispatch.close()
+        dispatch.end()
     assert started == ["occupies the slot", "run's own", "earlier job", "late job"]
 
 
@@ -137,3 +138,21 @@ def test_the_local_executor_is_reusable_after_close() -> None:
         assert [o.value for o in ex.map(die_on_bad, [1, 2], desc="first")] == [101, 102]
     with ex:
         assert [o.value for o in ex.map(die_on_bad, [3], desc="again")] == [103]
+
+
+def test_close_ends_the_workers_before_the_thread_that_spawned_them() -> None:
+    """The dispatching thread spawns pool workers, and ``die_with_parent`` kills a worker when the
+    thread that spawned it exits (PR_SET_PDEATHSIG is per thread). Ended before the pool's shutdown,
+    it killed idle workers inside the call queue's lock, and the shutdown waited forever for the
+    worker left blocked on that lock; so every worker must exit by the shutdown (exit code 0)."""
+    import threading
+
+    ex = LocalExecutor(workers=2)
+    assert [o.value for o in ex.map(wait_and_tag, ["a", "b", "c", "d"], desc="spawn")] == ["a", "b", "c", "d"]
+    workers = list(ex._pool._processes.values())
+    assert len(workers) == 2
+    closing = threading.Thread(target=ex.close, daemon=True)
+    closing.start()
+    closing.join(60)
+    assert not closing.is_alive(), "LocalExecutor.close hung"
+    assert [w.exitcode for w in workers] == [0, 0]

@@ -32,7 +32,9 @@ class Dispatcher:
         self._heap: list = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._closed = False  # no new items; the thread stays until end()
+        self._ended = False
+        self._busy = False  # the thread is handing an item to the pool
 
     def submit(self, priority: float, fn: Callable[..., Any], *args: Any) -> cf.Future:
         outer: cf.Future = cf.Future()
@@ -58,29 +60,47 @@ class Dispatcher:
             entry[2].set_exception(error)
 
     def close(self) -> None:
-        """Fail the waiting items and end the dispatching thread."""
+        """Take no more items, fail the waiting ones and wait until no hand-over to the pool is in
+        progress. The dispatching thread stays until :meth:`end`: the pool's workers it spawned are
+        killed when it exits (``die_with_parent``'s PR_SET_PDEATHSIG is tied to the spawning
+        thread), so it must outlive them (shut the pool down between ``close`` and ``end``)."""
         with self._cv:
             self._closed = True
             waiting, self._heap = self._heap, []
             self._cv.notify_all()
+            while self._busy:
+                self._cv.wait()
         for entry in waiting:
             entry[2].set_exception(BrokenProcessPool("the pool was shut down"))
+
+    def end(self) -> None:
+        """End the dispatching thread (after :meth:`close` and the pool's shutdown)."""
+        with self._cv:
+            self._closed = self._ended = True
+            self._cv.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _loop(self) -> None:
         while True:
             with self._cv:
-                while not self._closed and (self._free <= 0 or not self._heap):
+                while not self._ended and (self._closed or self._free <= 0 or not self._heap):
                     self._cv.wait()
-                if self._closed:
+                if self._ended:
                     return
                 _, _, outer, fn, args = heapq.heappop(self._heap)
                 self._free -= 1
+                self._busy = True
             try:
                 inner = self._get_pool().submit(fn, *args)
             except (BrokenProcessPool, RuntimeError) as exc:  # broken, or shut down meanwhile
                 self._release()
                 outer.set_exception(exc if isinstance(exc, BrokenProcessPool) else BrokenProcessPool(str(exc)))
                 continue
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
             inner.add_done_callback(lambda f, o=outer: self._finished(f, o))
 
     def _finished(self, inner: cf.Future, outer: cf.Future) -> None:

@@ -203,6 +203,7 @@ class LocalExecutor(Executor):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        closing.end()  # only now: its thread spawned workers, which die with it (PR_SET_PDEATHSIG)
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, desc: str) -> list[Outcome]:
         """Run the items in the pool; crashes fail only the item whose worker died."""
