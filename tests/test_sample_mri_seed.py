@@ -24,6 +24,7 @@ import pytest
 from defacebench.data.phantom.identity import PoseParams, random_pose
 from defacebench.data.phantom.scanner import Geometry, draw_geometry, mri_scanner
 from defacebench.data.phantom.template import Landmarks
+from tests.seed_camera_helpers import seed_camera_rates
 
 SEED_FLOOR = {"dlib_hog": 0.9, "mtcnn": 0.9}  # issue 22's figure, for both detectors
 MOUTH_ROW = 0.9  # the mouth's image row, as a fraction of the frame's height from the top
@@ -95,24 +96,8 @@ def test_seed_rows_match_the_frame_centre(vtk):
 
 @pytest.mark.slow
 def test_seed_camera_finds_faces_on_the_16_subject_mri_sample():
-    from defacebench.data.sample import SESSIONS, SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
-    from defacebench.data.volume import load_volume
-    from defacebench.plugins.registry import get_plugin
-    from recognizers.render.vtk_volume import VtkVolumeParams, VtkVolumeRenderer
+    from defacebench.data.sample import SampleParams
 
-    renderer = VtkVolumeRenderer(VtkVolumeParams(camera="seed"))
-    detectors = {name: get_plugin("detectors", name) for name in ("dlib_hog", "mtcnn")}
-    for plugin in (renderer, *detectors.values()):
-        if not plugin.available():
-            pytest.skip(f"{plugin.name}: {plugin.available().reason}")
-    params = SampleParams(modality="mri")
-    root = make_sample_dataset(params=params)
-    hits = {name: [] for name in detectors}
-    for sid in subject_ids(params.n_subjects):
-        for session in SESSIONS:
-            image = renderer.render(load_volume(nifti_copy_path(root, sid, session)))[0].image
-            for name, det in detectors.items():
-                hits[name].append(bool(det.detect(image)))
-    rates = {name: float(np.mean(h)) for name, h in hits.items()}
+    rates = seed_camera_rates(SampleParams(modality="mri"))
     print(f"MRI seed camera, 16 subjects: {rates}")
     assert all(rates[name] >= SEED_FLOOR[name] for name in rates), rates

@@ -18,6 +18,7 @@ from defacebench.data.phantom import shapes
 from defacebench.data.phantom.face import FaceParams, apply_relief, stretch_volume, stretch_z, stretched_landmarks
 from defacebench.data.phantom.identity import PoseParams, random_pose
 from defacebench.data.phantom.template import Landmarks
+from tests.seed_camera_helpers import seed_camera_rates
 
 # issue 22's target (>= 0.9 for both detectors) holds on the default 16-subject sample; the template
 # face's floors guard the figures measured on it in format 4 (docs/realism.md "Checks kept")
@@ -161,23 +162,7 @@ def test_field_of_view_holds_the_head_it_is_centred_on(tilt):
 @pytest.mark.slow
 @pytest.mark.parametrize("sample", ["default", "template"])
 def test_seed_camera_finds_faces_on_the_16_subject_sample(sample):
-    from defacebench.data.sample import SESSIONS, SampleParams, make_sample_dataset, nifti_copy_path, subject_ids
-    from defacebench.data.volume import load_volume
-    from defacebench.plugins.registry import get_plugin
-    from recognizers.render.vtk_volume import VtkVolumeParams, VtkVolumeRenderer
+    from defacebench.data.sample import SampleParams
 
-    renderer = VtkVolumeRenderer(VtkVolumeParams(camera="seed"))
-    detectors = {name: get_plugin("detectors", name) for name in ("dlib_hog", "mtcnn")}
-    for plugin in (renderer, *detectors.values()):
-        if not plugin.available():
-            pytest.skip(f"{plugin.name}: {plugin.available().reason}")
-    params = SampleParams() if sample == "default" else SampleParams.template()
-    root = make_sample_dataset(params=params)
-    hits = {name: [] for name in detectors}
-    for sid in subject_ids(params.n_subjects):
-        for session in SESSIONS:
-            image = renderer.render(load_volume(nifti_copy_path(root, sid, session)))[0].image
-            for name, det in detectors.items():
-                hits[name].append(bool(det.detect(image)))
-    rates = {name: float(np.mean(h)) for name, h in hits.items()}
+    rates = seed_camera_rates(SampleParams() if sample == "default" else SampleParams.template())
     assert all(rates[name] >= SEED_FLOOR[sample][name] for name in rates), rates
