@@ -145,6 +145,19 @@ def test_dask_localcluster_gives_identical_matrices(cold_run, sample_dataset, tm
         assert _matrix(tmp_path / "runs" / "dask", cid) == _matrix(run_dir, cid)
 
 
+def test_run_ahead_gives_identical_matrices(cold_run, sample_dataset, tmp_path):
+    """``--run-ahead on`` (threads computing later configurations' stages through the priority
+    queue) changes when stages run, not what they compute."""
+    _, run_dir = cold_run
+    out = _cli(_run_args(sample_dataset, tmp_path / "runs", "ahead", "--run-ahead", "on", "--bench-workers", "2"),
+               cache=tmp_path / "cache")
+    assert out.returncode == 0, out.stdout + out.stderr
+    manifest = json.loads((tmp_path / "runs" / "ahead" / "manifest.json").read_text())
+    assert manifest["run"]["run_ahead"] is True
+    for cid in (CONTROL, QUICKSHEAR):
+        assert _matrix(tmp_path / "runs" / "ahead", cid) == _matrix(run_dir, cid)
+
+
 def test_sigkilled_run_resumes_to_identical_results(cold_run, sample_dataset, tmp_path):
     _, run_dir = cold_run
     cache = tmp_path / "cache"

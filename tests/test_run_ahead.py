@@ -32,11 +32,12 @@ def test_embeddings_in_evaluation_order_each_once_control_before_its_comparison(
                       ("quickshear", "surface", "dlib_hog", "dlib_resnet", G)]
 
 
-def test_run_ahead_only_for_a_local_pool_of_several_workers() -> None:
-    assert wanted(RunConfig(executor="local", workers=2))
-    assert not wanted(RunConfig(executor="local", workers=1))
-    assert not wanted(RunConfig(executor="serial", workers=2))
-    assert not wanted(RunConfig(executor="dask", workers=2))
+def test_run_ahead_only_when_asked_for_a_local_pool_of_several_workers() -> None:
+    assert wanted(RunConfig(executor="local", workers=2, run_ahead=True))
+    assert not wanted(RunConfig(executor="local", workers=2)), "opt-in"
+    assert not wanted(RunConfig(executor="local", workers=1, run_ahead=True))
+    assert not wanted(RunConfig(executor="serial", workers=2, run_ahead=True))
+    assert not wanted(RunConfig(executor="dask", workers=2, run_ahead=True))
 
 
 def test_memo_computes_each_key_once_across_threads(tmp_path: Path) -> None:

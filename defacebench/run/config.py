@@ -103,6 +103,7 @@ class RunConfig:
     executor: str = "local"
     scheduler: str | None = None
     workers: int | None = None
+    run_ahead: bool = False  # opt-in: measured slower on 2 idle cores (docs/benchmarks.md, "run-ahead")
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
     plugin_set: str = "default"
     protocol: str = "default"

@@ -106,6 +106,13 @@ def _seed(text: str) -> int:
 
 
 @_checked
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise ValueError(f"{text} is not on or off")
+    return text == "on"
+
+
+@_checked
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -226,6 +233,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--executor", "executor", "where stages run", choices=EXECUTORS),
     Option("--scheduler", "scheduler", "Dask scheduler address tcp://HOST:PORT (implies --executor dask)"),
     Option("--bench-workers", "workers", "worker processes (default: the machine's cores)", _positive_int),
+    Option("--run-ahead", "run_ahead", "on: threads compute later configurations' stages while the run evaluates "
+           "(local executor, >= 2 workers; same results; default off: on 2 idle cores it cost about a tenth more CPU and "
+           "wall, docs/benchmarks.md)", _on_off, metavar="on|off"),
     Option("--cache-dir", "cache_dir", "stage cache folder (default $DEFACEBENCH_CACHE or ~/.cache/defacebench)",
            _path),
     Option("--no-images", "images", "write no pictures (renders show faces)", switch=True),

@@ -83,7 +83,9 @@ def run_ahead_threads(defacers: int, workers: int) -> int:
 
 
 def wanted(config) -> bool:
-    """True for the local executor with more than one worker (serial runs in this process; Dask
-    schedules by itself and is left as it is)."""
+    """True when the run asks for it (``RunConfig.run_ahead``, ``--run-ahead on``) with the local
+    executor and more than one worker (serial runs in this process; Dask schedules by itself and is
+    left as it is). Off by default: on 2 idle cores the overlap of the run's own thread with both
+    workers cost about 10 % more CPU per stage item than it saved in idle time (docs/benchmarks.md)."""
     workers = config.workers or os.cpu_count() or 1
-    return config.executor == "local" and workers > 1
+    return config.run_ahead and config.executor == "local" and workers > 1
