@@ -4,6 +4,8 @@ single views keep the detector's own."""
 
 from __future__ import annotations
 
+import threading
+
 from functools import lru_cache
 
 import numpy as np
@@ -167,6 +169,7 @@ def test_grids_are_detected_with_view_set_params_single_views_with_their_own(mon
 
     run = pipeline.BenchmarkRun.__new__(pipeline.BenchmarkRun)
     run._memo, run.env = {}, StageEnv(str(tmp_path))
+    run._locks, run._guard = {}, threading.RLock()  # the memo's per-key locks (BenchmarkRun.__init__)
     views = Rendered((RenderedView("v0", "a.png", "h0"), RenderedView("v1", "b.png", "h1")))
     monkeypatch.setattr(run, "rendered", lambda *a: {"acq": views})
     monkeypatch.setattr(run, "plugin", lambda kind, name: DlibHog())
