@@ -3,25 +3,17 @@ comparison needs a reference and a second variant."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from defacebench.anatomy.registration import RegistrationParams
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "registration_variants.py"
+from tests.script_helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def variants():
-    spec = importlib.util.spec_from_file_location("registration_variants", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["registration_variants"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("registration_variants")
 
 
 def test_fields_with_tuples_parse_into_params(variants):

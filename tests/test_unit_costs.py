@@ -3,23 +3,19 @@ prints one JSON object naming the code it imported; unknown units are refused by
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "unit_costs.py"
+from tests.script_helpers import SCRIPTS, load_script
+
+SCRIPT = SCRIPTS / "unit_costs.py"
 
 
 @pytest.fixture(scope="module")
 def unit_costs():
-    spec = importlib.util.spec_from_file_location("unit_costs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["unit_costs"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("unit_costs")
 
 
 def test_child_measures_the_brain_mask_per_volume(unit_costs, sample_dataset, capsys):

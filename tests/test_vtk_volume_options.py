@@ -5,26 +5,18 @@ index render close to the float scalars (a wrong mapping of the transfer functio
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from defacebench.contracts import Volume
 from recognizers.render.vtk_volume import VtkVolumeParams, VtkVolumeRenderer
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "vtk_volume_profile.py"
+from tests.script_helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def profile():
-    spec = importlib.util.spec_from_file_location("vtk_volume_profile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["vtk_volume_profile"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("vtk_volume_profile")
 
 
 @pytest.fixture(scope="module")
