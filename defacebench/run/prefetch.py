@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable
+from typing import Iterable
 
 from defacebench.run.executors import running_ahead
 from defacebench.run.records import CONTROL
@@ -61,14 +61,11 @@ class RunAhead:
     def _do(self, priority: int, job: tuple) -> None:
         running_ahead(priority)  # the pool runs this job's items after those of earlier jobs
         try:
-            self._call(job)()
+            self._run.embedded(*job[1:])
         except Exception:  # noqa: BLE001 - not memoised: the run's own thread computes it again and reports
             pass
         finally:
             running_ahead(None)
-
-    def _call(self, job: tuple) -> Callable[[], object]:
-        return lambda: self._run.embedded(*job[1:])
 
     def close(self) -> None:
         """Drop the jobs not started and wait for the running ones."""
